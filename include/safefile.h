@@ -1,0 +1,30 @@
+/*
+ * safefile.h - the one way nacme writes a file: a temp file in the destination directory opened
+ * O_CREAT|O_EXCL|O_NOFOLLOW with an explicit mode, a write loop, fsync, a checked close, rename over
+ * the destination, fsync of the directory; the temp file is unlinked on every failure path.
+ * All paths are relative to an open directory fd so that no component is re-resolved later.
+ */
+#ifndef NACME_SAFEFILE_H
+#define NACME_SAFEFILE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "nacme.h"
+
+/* Atomically replace dirfd/name with len bytes of data; the file ends up with exactly `mode`
+ * whatever the umask. `what` names the file in error messages (e.g. the full path). */
+enum nacme_err safefile_write(struct nacme_ctx *ctx, int dirfd, const char *name, const void *data,
+                              size_t len, mode_t mode, const char *what);
+/* Read a regular file (never through a symlink) of at most max bytes into a NUL-terminated heap
+ * buffer. NACME_E_NOTFOUND when it does not exist. Free with free(), or nacme_secret_free(). */
+enum nacme_err safefile_read_new(struct nacme_ctx *ctx, int dirfd, const char *name, size_t max,
+                                 char **data, size_t *len, const char *what);
+/* Make (if needed) and open directory dirfd/name, not following a symlink, and set its mode to
+ * exactly `mode`. Returns the new directory's fd in *fd (caller closes). */
+enum nacme_err safefile_mkdir_open(struct nacme_ctx *ctx, int dirfd, const char *name, mode_t mode,
+                                   int *fd, const char *what);
+/* fsync a directory so that a rename or unlink in it is durable. */
+enum nacme_err safefile_fsync_dir(struct nacme_ctx *ctx, int dirfd, const char *what);
+
+#endif

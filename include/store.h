@@ -1,0 +1,80 @@
+/*
+ * store.h - the state directory (default /var/lib/nacme).
+ *
+ *   STATE/                         0700
+ *     accounts/CA_ID/              0700  CA_ID = store_ca_id(directory URL)
+ *       account.key                0600  PEM private key of the ACME account
+ *       account.json               0600  {"url": ..., "directory": ..., "contact": [...]}
+ *     archive/NAME/                0700
+ *       lineage.json               0600  what is needed to repeat the order (see struct)
+ *       N/{cert,chain,fullchain}.pem  0644, N/privkey.pem 0600, N/ itself 0700
+ *     live/                        0755
+ *       NAME -> ../archive/NAME/N  symlink, switched by one rename(2) so that a reader never
+ *                                  sees the key of one version with the certificate of another
+ */
+#ifndef NACME_STORE_H
+#define NACME_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "nacme.h"
+
+struct nacme_store {
+    char *path; /* as given, for messages */
+    int dirfd;  /* the state directory, opened O_DIRECTORY|O_NOFOLLOW */
+};
+
+/* Open the state directory, creating it (0700) and its subdirectories when missing. */
+enum nacme_err store_open_new(struct nacme_ctx *ctx, const char *path, struct nacme_store **out);
+void store_free(struct nacme_store *st);
+
+/* A file-system-safe identifier for a CA from its directory URL: scheme dropped, every byte
+ * outside [A-Za-z0-9.-] replaced with '_', e.g. "acme-v02.api.letsencrypt.org_directory".
+ * Heap string, or NULL on OOM. */
+char *store_ca_id_new(const char *directory_url);
+
+/* A certificate name is 1..200 of [A-Za-z0-9._-], not starting with '.' or '-'. */
+bool store_name_valid(const char *name);
+
+/* The account for a CA. *key_pem is wiped and freed by the caller with nacme_secret_free(). *url is
+ * NULL when the key exists but no account URL was recorded yet. NACME_E_NOTFOUND: no account key. */
+enum nacme_err store_account_load_new(struct nacme_ctx *ctx, struct nacme_store *st,
+                                      const char *directory_url, char **key_pem, size_t *key_len,
+                                      char **url);
+/* Save the key (when key_pem is not NULL) and then the record; url may be NULL. */
+enum nacme_err store_account_save(struct nacme_ctx *ctx, struct nacme_store *st,
+                                  const char *directory_url, const char *key_pem, size_t key_len,
+                                  const char *url);
+
+/* What a lineage records so that renewal can repeat it. */
+struct store_lineage {
+    char *name;      /* the certificate name (directory under archive/ and live/) */
+    char **domains;  /* the identifiers, in order */
+    size_t ndomains;
+    char *key_type;  /* keytype_name() */
+    char *server;    /* ACME directory URL */
+    char *challenge; /* "http-01" */
+    char *webroot;   /* where http-01 tokens were written */
+    int version;     /* N of the version live/NAME points at; 0 before the first install */
+};
+
+/* NACME_E_NOTFOUND when there is no such lineage. */
+enum nacme_err store_lineage_load_new(struct nacme_ctx *ctx, struct nacme_store *st,
+                                      const char *name, struct store_lineage **out);
+void store_lineage_free(struct store_lineage *lin);
+
+/* Install a new version: archive/NAME/N+1/ with the four files, lineage.json (version N+1), then
+ * live/NAME switched to it with one rename. Every file goes through safefile_write. On failure the
+ * previous version stays live and the half-written N+1 directory is removed. lin->version is
+ * updated on success. key_pem is not modified. */
+enum nacme_err store_lineage_install(struct nacme_ctx *ctx, struct nacme_store *st,
+                                     struct store_lineage *lin, const char *cert_pem,
+                                     const char *chain_pem, const char *fullchain_pem,
+                                     const char *key_pem, size_t key_len);
+
+/* The current live certificate (live/NAME/cert.pem) as a heap string; NACME_E_NOTFOUND if none. */
+enum nacme_err store_live_cert_new(struct nacme_ctx *ctx, struct nacme_store *st, const char *name,
+                                   char **cert_pem);
+
+#endif
