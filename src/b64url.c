@@ -1,6 +1,7 @@
 /* b64url.c - base64url (RFC 4648 §5) without padding. */
 #include "b64url.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -58,7 +58,8 @@ static void flatten(char *s)
             *s = ' ';
 }
 
-static void set_msg(struct nacme_ctx *ctx, enum nacme_err e, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void set_msg(struct nacme_ctx *ctx, enum nacme_err e,
+                                                            const char *fmt, va_list ap)
 {
     ctx->err = e;
     vsnprintf(ctx->errmsg, sizeof(ctx->errmsg), fmt, ap);
@@ -84,7 +85,9 @@ enum nacme_err nacme_fail_prefix(struct nacme_ctx *ctx, const char *fmt, ...)
     vsnprintf(prefix, sizeof(prefix), fmt, ap);
     va_end(ap);
     memcpy(old, ctx->errmsg, sizeof(old));
-    snprintf(ctx->errmsg, sizeof(ctx->errmsg), "%s: %s", prefix, old);
+    /* A cause too long for one line is cut, which is what we want. */
+    if (snprintf(ctx->errmsg, sizeof(ctx->errmsg), "%s: %s", prefix, old) < 0)
+        ctx->errmsg[0] = '\0';
     flatten(ctx->errmsg);
     return ctx->err;
 }
