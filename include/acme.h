@@ -1,0 +1,105 @@
+/*
+ * acme.h - the ACME protocol (RFC 8555): directory, nonces, signed requests, account, orders,
+ * authorizations, challenges, finalize, certificate download. No file system access here.
+ */
+#ifndef NACME_ACME_H
+#define NACME_ACME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <openssl/evp.h>
+
+#include "http.h"
+#include "nacme.h"
+#include "problem.h"
+
+#define ACME_TOKEN_MAX 256 /* longest challenge token we accept */
+
+struct acme_directory {
+    char *new_nonce;
+    char *new_account;
+    char *new_order;
+    char *revoke_cert;
+    char *key_change;
+    char *renewal_info;     /* RFC 9773 ARI, or NULL */
+    char *terms_of_service; /* meta.termsOfService, or NULL */
+    bool eab_required;      /* meta.externalAccountRequired */
+};
+
+struct acme_client {
+    struct nacme_ctx *ctx;
+    struct nacme_http *http; /* borrowed */
+    char *directory_url;
+    struct acme_directory dir;
+    char *nonce;             /* the next nonce to use, from the last response */
+    EVP_PKEY *account_key;   /* borrowed; set by acme_account_ensure */
+    char *thumbprint;        /* of the account key, for key authorizations */
+    char *kid;               /* account URL once known */
+    int badnonce_retries;    /* how often one request is retried after badNonce */
+    struct acme_problem *problem; /* the CA's last problem document, or NULL */
+};
+
+/* Fetch and check the directory. */
+enum nacme_err acme_client_new(struct nacme_ctx *ctx, struct nacme_http *http,
+                               const char *directory_url, struct acme_client **out);
+void acme_client_free(struct acme_client *c);
+
+/* Signed POST of payload (a JSON text; "" for POST-as-GET) to url, with a fresh nonce, retrying
+ * badNonce. Any status >= 400 becomes NACME_E_ACME with the problem in c->problem and a one-line
+ * message naming url, the HTTP status, the type, the detail and subproblems. */
+enum nacme_err acme_post(struct acme_client *c, const char *url, const char *payload,
+                         const char *accept, struct http_response *resp);
+
+struct acme_account_opts {
+    const char *email;    /* contact mailto:, or NULL */
+    bool agree_tos;       /* the user agreed to the CA's terms */
+    const char *eab_kid;  /* External Account Binding, or NULL */
+    const char *eab_hmac; /* base64url MAC key */
+    const char *known_url; /* the account URL recorded for this key, or NULL */
+    bool key_is_new;      /* the key was just generated: no account can exist for it */
+};
+/* Find or create the account for key; sets c->kid and returns its URL in *url. */
+enum nacme_err acme_account_ensure(struct acme_client *c, EVP_PKEY *key,
+                                   const struct acme_account_opts *o, char **url);
+
+struct acme_order {
+    char *url;
+    char *status; /* pending, ready, processing, valid, invalid */
+    char **authzs;
+    size_t nauthzs;
+    char *finalize;
+    char *certificate; /* once valid */
+    struct acme_problem *error;
+    long retry_after; /* from the last response, -1 if none */
+};
+enum nacme_err acme_order_new(struct acme_client *c, const char *const *names, size_t nnames,
+                              struct acme_order **out);
+enum nacme_err acme_order_refresh(struct acme_client *c, struct acme_order *o);
+enum nacme_err acme_order_finalize(struct acme_client *c, struct acme_order *o,
+                                   const unsigned char *csr_der, size_t csr_len);
+void acme_order_free(struct acme_order *o);
+
+struct acme_authz {
+    char *url;
+    char *status;     /* pending, valid, invalid, deactivated, expired, revoked */
+    char *identifier; /* the DNS name */
+    bool wildcard;
+    char *http01_url;   /* the http-01 challenge, NULL if the CA offers none */
+    char *http01_token; /* checked: base64url, at most ACME_TOKEN_MAX characters */
+    char *http01_status;
+    struct acme_problem *http01_error;
+    long retry_after;
+};
+enum nacme_err acme_authz_get_new(struct acme_client *c, const char *url, struct acme_authz **out);
+void acme_authz_free(struct acme_authz *a);
+/* Tell the CA the challenge is ready (POST {}). */
+enum nacme_err acme_challenge_start(struct acme_client *c, const char *url);
+/* token "." thumbprint (RFC 8555 §8.1). */
+enum nacme_err acme_key_authorization_new(struct acme_client *c, const char *token, char **out);
+
+/* Download the PEM chain (application/pem-certificate-chain). */
+enum nacme_err acme_certificate_get_new(struct acme_client *c, const char *url, char **pem,
+                                        size_t *len);
+
+#endif

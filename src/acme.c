@@ -1,0 +1,652 @@
+/* acme.c - RFC 8555 protocol engine on top of http.c and jws.c. */
+#include "acme.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "b64url.h"
+#include "jws.h"
+
+#define ACME_BADNONCE_RETRIES 5
+#define ACME_MAX_AUTHZS 100
+#define ACME_JOSE "application/jose+json"
+
+/* Parse a response body that must be a JSON object; the error names the URL and the flaw. */
+static enum nacme_err body_json_new(struct nacme_ctx *ctx, const char *url,
+                                    const struct http_response *resp, json_t **out)
+{
+    json_error_t jerr;
+    json_t *obj;
+    char why[160];
+
+    *out = NULL;
+    obj = json_loadb(resp->body.data ? resp->body.data : "", resp->body.len,
+                     JSON_REJECT_DUPLICATES, &jerr);
+    if (obj == NULL) {
+        nacme_sanitize(why, sizeof(why), jerr.text, sizeof(why) - 1);
+        return nacme_fail(ctx, NACME_E_PROTO, "%s: malformed JSON in the response (line %d: %s)",
+                          url, jerr.line, why);
+    }
+    if (!json_is_object(obj)) {
+        json_decref(obj);
+        return nacme_fail(ctx, NACME_E_PROTO, "%s: the response is JSON but not an object", url);
+    }
+    *out = obj;
+    return NACME_OK;
+}
+
+/* Copy an optional string member; a member present with another type is a protocol error. */
+static int opt_string(json_t *obj, const char *key, char **out)
+{
+    json_t *v = json_object_get(obj, key);
+
+    *out = NULL;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return -1;
+    return (*out = nacme_strdup_new(json_string_value(v))) ? 0 : -1;
+}
+
+static void directory_clear(struct acme_directory *d)
+{
+    free(d->new_nonce);
+    free(d->new_account);
+    free(d->new_order);
+    free(d->revoke_cert);
+    free(d->key_change);
+    free(d->renewal_info);
+    free(d->terms_of_service);
+    memset(d, 0, sizeof(*d));
+}
+
+static enum nacme_err directory_parse(struct nacme_ctx *ctx, const char *url, json_t *obj,
+                                      struct acme_directory *d)
+{
+    static const struct {
+        const char *key;
+        size_t off;
+        bool required;
+    } fields[] = {
+        {"newNonce", offsetof(struct acme_directory, new_nonce), true},
+        {"newAccount", offsetof(struct acme_directory, new_account), true},
+        {"newOrder", offsetof(struct acme_directory, new_order), true},
+        {"revokeCert", offsetof(struct acme_directory, revoke_cert), false},
+        {"keyChange", offsetof(struct acme_directory, key_change), false},
+        {"renewalInfo", offsetof(struct acme_directory, renewal_info), false},
+    };
+    json_t *meta;
+    size_t i;
+
+    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        char **slot = (char **)((char *)d + fields[i].off);
+        if (opt_string(obj, fields[i].key, slot) != 0)
+            return nacme_fail(ctx, NACME_E_PROTO, "%s: directory member \"%s\" is not a string",
+                              url, fields[i].key);
+        if (*slot == NULL && fields[i].required)
+            return nacme_fail(ctx, NACME_E_PROTO,
+                              "%s: not an ACME directory: \"%s\" is missing", url, fields[i].key);
+    }
+    meta = json_object_get(obj, "meta");
+    if (json_is_object(meta)) {
+        if (opt_string(meta, "termsOfService", &d->terms_of_service) != 0)
+            return nacme_fail(ctx, NACME_E_PROTO, "%s: meta.termsOfService is not a string", url);
+        d->eab_required = json_is_true(json_object_get(meta, "externalAccountRequired"));
+    }
+    return NACME_OK;
+}
+
+enum nacme_err acme_client_new(struct nacme_ctx *ctx, struct nacme_http *http,
+                               const char *directory_url, struct acme_client **out)
+{
+    struct http_response resp = {.retry_after = -1};
+    struct acme_client *c = NULL;
+    json_t *obj = NULL;
+    enum nacme_err r;
+
+    *out = NULL;
+    if ((c = calloc(1, sizeof(*c))) == NULL ||
+        (c->directory_url = nacme_strdup_new(directory_url)) == NULL) {
+        r = nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
+        goto out;
+    }
+    c->ctx = ctx;
+    c->http = http;
+    c->badnonce_retries = ACME_BADNONCE_RETRIES;
+    if ((r = http_request(ctx, http, "GET", directory_url, NULL, NULL, "application/json",
+                          &resp)) != NACME_OK)
+        goto out;
+    if (resp.status != 200) {
+        r = nacme_fail(ctx, NACME_E_PROTO, "%s: not an ACME directory (HTTP %ld)", directory_url,
+                       resp.status);
+        goto out;
+    }
+    if ((r = body_json_new(ctx, directory_url, &resp, &obj)) != NACME_OK) {
+        nacme_fail_prefix(ctx, "not an ACME directory");
+        goto out;
+    }
+    if ((r = directory_parse(ctx, directory_url, obj, &c->dir)) != NACME_OK)
+        goto out;
+    /* A directory response may already carry a nonce; keep it and save a HEAD newNonce. */
+    c->nonce = resp.nonce;
+    resp.nonce = NULL;
+    *out = c;
+    c = NULL;
+out:
+    http_response_clear(&resp);
+    json_decref(obj);
+    acme_client_free(c);
+    return r;
+}
+
+void acme_client_free(struct acme_client *c)
+{
+    if (c == NULL)
+        return;
+    directory_clear(&c->dir);
+    free(c->directory_url);
+    free(c->nonce);
+    free(c->thumbprint);
+    free(c->kid);
+    acme_problem_free(c->problem);
+    free(c);
+}
+
+static enum nacme_err fetch_nonce(struct acme_client *c)
+{
+    struct http_response resp = {.retry_after = -1};
+    enum nacme_err r;
+
+    if ((r = http_request(c->ctx, c->http, "HEAD", c->dir.new_nonce, NULL, NULL, NULL, &resp)) !=
+        NACME_OK)
+        return r;
+    if (resp.nonce == NULL)
+        r = nacme_fail(c->ctx, NACME_E_PROTO, "%s: no Replay-Nonce in the answer (HTTP %ld)",
+                       c->dir.new_nonce, resp.status);
+    else {
+        free(c->nonce);
+        c->nonce = resp.nonce;
+        resp.nonce = NULL;
+    }
+    http_response_clear(&resp);
+    return r;
+}
+
+/* Take the server's fresh nonce; every response carries one, errors included. */
+static void take_nonce(struct acme_client *c, struct http_response *resp)
+{
+    if (resp->nonce != NULL && b64url_is_token(resp->nonce, 512)) {
+        free(c->nonce);
+        c->nonce = resp->nonce;
+        resp->nonce = NULL;
+    }
+}
+
+static enum nacme_err report_problem(struct acme_client *c, const char *url,
+                                     struct http_response *resp)
+{
+    char line[700];
+
+    acme_problem_free(c->problem);
+    c->problem = acme_problem_from_body_new(resp->body.data, resp->body.len, resp->status);
+    if (c->problem == NULL)
+        return nacme_fail(c->ctx, NACME_E_NOMEM, "out of memory");
+    acme_problem_format(c->problem, line, sizeof(line));
+    return nacme_fail(c->ctx, NACME_E_ACME, "%s: %s", url, line);
+}
+
+enum nacme_err acme_post(struct acme_client *c, const char *url, const char *payload,
+                         const char *accept, struct http_response *resp)
+{
+    char *jws = NULL;
+    enum nacme_err r = NACME_OK;
+    int attempt;
+
+    for (attempt = 0; attempt <= c->badnonce_retries; attempt++) {
+        if (c->nonce == NULL && (r = fetch_nonce(c)) != NACME_OK)
+            break;
+        r = jws_sign_new(c->ctx, c->account_key, c->kid, c->nonce, url, payload, &jws);
+        free(c->nonce); /* a nonce is good for one request, whatever happens to it */
+        c->nonce = NULL;
+        if (r != NACME_OK)
+            break;
+        r = http_request(c->ctx, c->http, "POST", url, jws, ACME_JOSE, accept, resp);
+        free(jws);
+        jws = NULL;
+        if (r != NACME_OK)
+            break;
+        take_nonce(c, resp);
+        if (resp->status < 400) {
+            acme_problem_free(c->problem);
+            c->problem = NULL;
+            return NACME_OK;
+        }
+        r = report_problem(c, url, resp);
+        if (!acme_problem_is(c->problem, "badNonce"))
+            break;
+        nacme_verbose(c->ctx, "%s: the CA rejected the nonce; retrying with a fresh one", url);
+    }
+    return r;
+}
+
+/* ---- account ---------------------------------------------------------------------------- */
+
+static enum nacme_err account_payload_new(struct acme_client *c, EVP_PKEY *key,
+                                          const struct acme_account_opts *o, char **out)
+{
+    json_t *p = NULL, *eab = NULL;
+    char *mailto = NULL;
+    enum nacme_err r = NACME_E_NOMEM;
+
+    *out = NULL;
+    if ((p = json_object()) == NULL)
+        goto out;
+    if (o->agree_tos && json_object_set_new(p, "termsOfServiceAgreed", json_true()) != 0)
+        goto out;
+    if (o->email != NULL) {
+        if ((mailto = nacme_printf_new("mailto:%s", o->email)) == NULL ||
+            json_object_set_new(p, "contact", json_pack("[s]", mailto)) != 0)
+            goto out;
+    }
+    if (o->eab_kid != NULL) {
+        if ((r = jws_eab_new(c->ctx, key, o->eab_kid, o->eab_hmac, c->dir.new_account, &eab)) !=
+            NACME_OK)
+            goto out;
+        r = NACME_E_NOMEM;
+        if (json_object_set_new(p, "externalAccountBinding", eab) != 0)
+            goto out;
+    }
+    if ((*out = json_dumps(p, JSON_COMPACT)) == NULL)
+        goto out;
+    r = NACME_OK;
+out:
+    if (r == NACME_E_NOMEM)
+        nacme_fail(c->ctx, r, "out of memory building newAccount");
+    json_decref(p);
+    free(mailto);
+    return r;
+}
+
+/* Refuse early, with the fix, what the CA would refuse anyway. */
+static enum nacme_err account_preflight(struct acme_client *c, const struct acme_account_opts *o)
+{
+    if (c->dir.terms_of_service != NULL && !o->agree_tos)
+        return nacme_fail(c->ctx, NACME_E_USAGE,
+                          "%s requires agreeing to its terms of service (%s): read them, then "
+                          "add --agree-tos",
+                          c->directory_url, c->dir.terms_of_service);
+    if (c->dir.eab_required && (o->eab_kid == NULL || o->eab_hmac == NULL))
+        return nacme_fail(c->ctx, NACME_E_USAGE,
+                          "%s requires External Account Binding: give --eab-kid and "
+                          "--eab-hmac-key from your CA account",
+                          c->directory_url);
+    if ((o->eab_kid == NULL) != (o->eab_hmac == NULL))
+        return nacme_fail(c->ctx, NACME_E_USAGE, "--eab-kid and --eab-hmac-key go together");
+    return NACME_OK;
+}
+
+static enum nacme_err account_post(struct acme_client *c, const char *payload, char **url)
+{
+    struct http_response resp = {.retry_after = -1};
+    enum nacme_err r;
+
+    *url = NULL;
+    if ((r = acme_post(c, c->dir.new_account, payload, NULL, &resp)) != NACME_OK)
+        goto out;
+    if (resp.location == NULL) {
+        r = nacme_fail(c->ctx, NACME_E_PROTO, "%s: no Location for the account (HTTP %ld)",
+                       c->dir.new_account, resp.status);
+        goto out;
+    }
+    *url = resp.location;
+    resp.location = NULL;
+out:
+    http_response_clear(&resp);
+    return r;
+}
+
+enum nacme_err acme_account_ensure(struct acme_client *c, EVP_PKEY *key,
+                                   const struct acme_account_opts *o, char **url)
+{
+    char *payload = NULL;
+    enum nacme_err r;
+
+    *url = NULL;
+    c->account_key = key;
+    free(c->kid);
+    c->kid = NULL;
+    free(c->thumbprint);
+    if ((r = jwk_thumbprint_new(c->ctx, key, &c->thumbprint)) != NACME_OK)
+        return r;
+    if (o->known_url != NULL) {
+        if ((c->kid = nacme_strdup_new(o->known_url)) == NULL ||
+            (*url = nacme_strdup_new(o->known_url)) == NULL)
+            return nacme_fail(c->ctx, NACME_E_NOMEM, "out of memory");
+        return NACME_OK;
+    }
+    if (!o->key_is_new) {
+        /* A key without a recorded URL may already have an account: ask before creating. */
+        r = account_post(c, "{\"onlyReturnExisting\":true}", url);
+        if (r == NACME_OK || !acme_problem_is(c->problem, "accountDoesNotExist"))
+            goto found;
+    }
+    if ((r = account_preflight(c, o)) != NACME_OK)
+        goto out;
+    if ((r = account_payload_new(c, key, o, &payload)) != NACME_OK)
+        goto out;
+    if ((r = account_post(c, payload, url)) != NACME_OK)
+        nacme_fail_prefix(c->ctx, "cannot create the ACME account");
+found:
+    if (r == NACME_OK && (c->kid = nacme_strdup_new(*url)) == NULL)
+        r = nacme_fail(c->ctx, NACME_E_NOMEM, "out of memory");
+out:
+    free(payload);
+    if (r != NACME_OK) {
+        free(*url);
+        *url = NULL;
+    }
+    return r;
+}
+
+/* ---- orders ----------------------------------------------------------------------------- */
+
+void acme_order_free(struct acme_order *o)
+{
+    size_t i;
+
+    if (o == NULL)
+        return;
+    free(o->url);
+    free(o->status);
+    for (i = 0; i < o->nauthzs; i++)
+        free(o->authzs[i]);
+    free(o->authzs);
+    free(o->finalize);
+    free(o->certificate);
+    acme_problem_free(o->error);
+    free(o);
+}
+
+static bool order_status_known(const char *s)
+{
+    static const char *const known[] = {"pending", "ready", "processing", "valid", "invalid"};
+    size_t i;
+
+    for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (strcmp(s, known[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Fill o from an order object; the URL comes from the caller. Replaces what o held. */
+static enum nacme_err order_parse(struct nacme_ctx *ctx, const char *url, json_t *obj,
+                                  struct acme_order *o)
+{
+    const char *status = NULL, *finalize = NULL;
+    json_t *authzs = NULL, *e;
+    size_t i;
+
+    if (json_unpack(obj, "{s:s, s:o, s:s}", "status", &status, "authorizations", &authzs,
+                    "finalize", &finalize) != 0 ||
+        !json_is_array(authzs))
+        return nacme_fail(ctx, NACME_E_PROTO,
+                          "%s: order lacks status, authorizations or finalize", url);
+    if (!order_status_known(status))
+        return nacme_fail(ctx, NACME_E_PROTO, "%s: unknown order status", url);
+    if (json_array_size(authzs) == 0 || json_array_size(authzs) > ACME_MAX_AUTHZS)
+        return nacme_fail(ctx, NACME_E_PROTO, "%s: order has %zu authorizations", url,
+                          json_array_size(authzs));
+    for (i = 0; i < o->nauthzs; i++)
+        free(o->authzs[i]);
+    free(o->authzs);
+    free(o->status);
+    free(o->finalize);
+    free(o->certificate);
+    acme_problem_free(o->error);
+    o->nauthzs = 0;
+    o->error = NULL;
+    o->status = nacme_strdup_new(status);
+    o->finalize = nacme_strdup_new(finalize);
+    o->authzs = calloc(json_array_size(authzs), sizeof(*o->authzs));
+    if (o->status == NULL || o->finalize == NULL || o->authzs == NULL)
+        return nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
+    json_array_foreach(authzs, i, e) {
+        if (!json_is_string(e))
+            return nacme_fail(ctx, NACME_E_PROTO, "%s: authorization URL is not a string", url);
+        if ((o->authzs[o->nauthzs++] = nacme_strdup_new(json_string_value(e))) == NULL)
+            return nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
+    }
+    if (opt_string(obj, "certificate", &o->certificate) != 0)
+        return nacme_fail(ctx, NACME_E_PROTO, "%s: certificate URL is not a string", url);
+    o->error = acme_problem_from_json_new(json_object_get(obj, "error"));
+    return NACME_OK;
+}
+
+/* POST payload to url and parse the answer as an order. */
+static enum nacme_err order_exchange(struct acme_client *c, const char *url, const char *payload,
+                                     struct acme_order *o, bool take_location)
+{
+    struct http_response resp = {.retry_after = -1};
+    json_t *obj = NULL;
+    enum nacme_err r;
+
+    if ((r = acme_post(c, url, payload, NULL, &resp)) != NACME_OK)
+        goto out;
+    if ((r = body_json_new(c->ctx, url, &resp, &obj)) != NACME_OK)
+        goto out;
+    if (take_location) {
+        if (resp.location == NULL) {
+            r = nacme_fail(c->ctx, NACME_E_PROTO, "%s: new order has no Location", url);
+            goto out;
+        }
+        free(o->url);
+        o->url = resp.location;
+        resp.location = NULL;
+    }
+    o->retry_after = resp.retry_after;
+    r = order_parse(c->ctx, url, obj, o);
+out:
+    http_response_clear(&resp);
+    json_decref(obj);
+    return r;
+}
+
+enum nacme_err acme_order_new(struct acme_client *c, const char *const *names, size_t nnames,
+                              struct acme_order **out)
+{
+    struct acme_order *o = NULL;
+    json_t *ids = NULL, *p = NULL;
+    char *payload = NULL;
+    enum nacme_err r = NACME_E_NOMEM;
+    size_t i;
+
+    *out = NULL;
+    if ((o = calloc(1, sizeof(*o))) == NULL || (ids = json_array()) == NULL)
+        goto out;
+    for (i = 0; i < nnames; i++)
+        if (json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns", "value",
+                                                 names[i])) != 0)
+            goto out;
+    if ((p = json_pack("{s:O}", "identifiers", ids)) == NULL ||
+        (payload = json_dumps(p, JSON_COMPACT)) == NULL)
+        goto out;
+    if ((r = order_exchange(c, c->dir.new_order, payload, o, true)) != NACME_OK)
+        goto out;
+    *out = o;
+    o = NULL;
+out:
+    if (r == NACME_E_NOMEM)
+        nacme_fail(c->ctx, r, "out of memory building newOrder");
+    acme_order_free(o);
+    json_decref(ids);
+    json_decref(p);
+    free(payload);
+    return r;
+}
+
+enum nacme_err acme_order_refresh(struct acme_client *c, struct acme_order *o)
+{
+    return order_exchange(c, o->url, "", o, false);
+}
+
+enum nacme_err acme_order_finalize(struct acme_client *c, struct acme_order *o,
+                                   const unsigned char *csr_der, size_t csr_len)
+{
+    char *csr64 = NULL, *payload = NULL;
+    json_t *p = NULL;
+    enum nacme_err r = NACME_E_NOMEM;
+
+    if ((csr64 = b64url_encode_new(csr_der, csr_len)) == NULL ||
+        (p = json_pack("{s:s}", "csr", csr64)) == NULL ||
+        (payload = json_dumps(p, JSON_COMPACT)) == NULL) {
+        nacme_fail(c->ctx, r, "out of memory building finalize");
+        goto out;
+    }
+    r = order_exchange(c, o->finalize, payload, o, false);
+out:
+    free(csr64);
+    json_decref(p);
+    free(payload);
+    return r;
+}
+
+/* ---- authorizations and challenges ------------------------------------------------------ */
+
+void acme_authz_free(struct acme_authz *a)
+{
+    if (a == NULL)
+        return;
+    free(a->url);
+    free(a->status);
+    free(a->identifier);
+    free(a->http01_url);
+    free(a->http01_token);
+    free(a->http01_status);
+    acme_problem_free(a->http01_error);
+    free(a);
+}
+
+static enum nacme_err authz_take_http01(struct nacme_ctx *ctx, const char *url, json_t *chall,
+                                        struct acme_authz *a)
+{
+    const char *curl_ = NULL, *status = NULL, *token = NULL;
+
+    if (json_unpack(chall, "{s:s, s:s, s:s}", "url", &curl_, "status", &status, "token",
+                    &token) != 0)
+        return nacme_fail(ctx, NACME_E_PROTO, "%s: http-01 challenge lacks url, status or token",
+                          url);
+    /* The token becomes a file name: only base64url gets near the file system. */
+    if (!b64url_is_token(token, ACME_TOKEN_MAX))
+        return nacme_fail(ctx, NACME_E_PROTO,
+                          "%s: the CA sent a challenge token that is not base64url; refusing "
+                          "to use it as a file name",
+                          url);
+    if ((a->http01_url = nacme_strdup_new(curl_)) == NULL ||
+        (a->http01_token = nacme_strdup_new(token)) == NULL ||
+        (a->http01_status = nacme_strdup_new(status)) == NULL)
+        return nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
+    a->http01_error = acme_problem_from_json_new(json_object_get(chall, "error"));
+    return NACME_OK;
+}
+
+static enum nacme_err authz_parse(struct nacme_ctx *ctx, const char *url, json_t *obj,
+                                  struct acme_authz *a)
+{
+    const char *status = NULL, *type = NULL, *value = NULL, *ctype;
+    json_t *challs = NULL, *e;
+    size_t i;
+    enum nacme_err r;
+
+    if (json_unpack(obj, "{s:s, s:{s:s, s:s}, s:o}", "status", &status, "identifier", "type",
+                    &type, "value", &value, "challenges", &challs) != 0 ||
+        !json_is_array(challs))
+        return nacme_fail(ctx, NACME_E_PROTO,
+                          "%s: authorization lacks status, identifier or challenges", url);
+    if ((a->status = nacme_strdup_new(status)) == NULL ||
+        (a->identifier = nacme_strdup_new(value)) == NULL)
+        return nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
+    a->wildcard = json_is_true(json_object_get(obj, "wildcard"));
+    json_array_foreach(challs, i, e) {
+        ctype = json_string_value(json_object_get(e, "type"));
+        if (ctype != NULL && strcmp(ctype, "http-01") == 0 && a->http01_url == NULL) {
+            if ((r = authz_take_http01(ctx, url, e, a)) != NACME_OK)
+                return r;
+        }
+    }
+    return NACME_OK;
+}
+
+enum nacme_err acme_authz_get_new(struct acme_client *c, const char *url, struct acme_authz **out)
+{
+    struct http_response resp = {.retry_after = -1};
+    struct acme_authz *a = NULL;
+    json_t *obj = NULL;
+    enum nacme_err r;
+
+    *out = NULL;
+    if ((a = calloc(1, sizeof(*a))) == NULL || (a->url = nacme_strdup_new(url)) == NULL) {
+        r = nacme_fail(c->ctx, NACME_E_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((r = acme_post(c, url, "", NULL, &resp)) != NACME_OK ||
+        (r = body_json_new(c->ctx, url, &resp, &obj)) != NACME_OK ||
+        (r = authz_parse(c->ctx, url, obj, a)) != NACME_OK)
+        goto out;
+    a->retry_after = resp.retry_after;
+    *out = a;
+    a = NULL;
+out:
+    http_response_clear(&resp);
+    json_decref(obj);
+    acme_authz_free(a);
+    return r;
+}
+
+enum nacme_err acme_challenge_start(struct acme_client *c, const char *url)
+{
+    struct http_response resp = {.retry_after = -1};
+    enum nacme_err r;
+
+    r = acme_post(c, url, "{}", NULL, &resp);
+    http_response_clear(&resp);
+    return r;
+}
+
+enum nacme_err acme_key_authorization_new(struct acme_client *c, const char *token, char **out)
+{
+    *out = NULL;
+    if (c->thumbprint == NULL)
+        return nacme_fail(c->ctx, NACME_E_INVALID, "no account key for a key authorization");
+    if ((*out = nacme_printf_new("%s.%s", token, c->thumbprint)) == NULL)
+        return nacme_fail(c->ctx, NACME_E_NOMEM, "out of memory");
+    return NACME_OK;
+}
+
+enum nacme_err acme_certificate_get_new(struct acme_client *c, const char *url, char **pem,
+                                        size_t *len)
+{
+    struct http_response resp = {.retry_after = -1};
+    enum nacme_err r;
+
+    *pem = NULL;
+    *len = 0;
+    if ((r = acme_post(c, url, "", "application/pem-certificate-chain", &resp)) != NACME_OK)
+        goto out;
+    if (resp.content_type == NULL ||
+        strncasecmp(resp.content_type, "application/pem-certificate-chain", 33) != 0) {
+        r = nacme_fail(c->ctx, NACME_E_PROTO,
+                       "%s: expected application/pem-certificate-chain, got %s", url,
+                       resp.content_type ? "another content type" : "no content type");
+        goto out;
+    }
+    *pem = resp.body.data;
+    *len = resp.body.len;
+    resp.body.data = NULL;
+    resp.body.len = resp.body.cap = 0;
+out:
+    http_response_clear(&resp);
+    return r;
+}
