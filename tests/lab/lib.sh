@@ -1,0 +1,174 @@
+# Sourced by the integration tests (bash, set -u). Starts a lab and prints TAP-like results.
+#
+#   lab_up [VAR=VALUE ...]   start a lab in a new temp dir with those settings (LAB_EAB=1,
+#                            LAB_NONCEREJECT=N, LAB_AUTHZREUSE=N) and source its lab.env; it is
+#                            stopped and removed on exit (kept, and named, when NACME_KEEP=1).
+#                            Calling it again replaces the running lab.
+#   lab_down                 stop and remove the lab now (also done on EXIT, INT, TERM)
+#   lab_serve NAME LIVEDIR [CAFILE]   lab.sh serve in the current lab
+#   lab_nacme ARGS...        "$NACME" with --server, --ca-bundle, --state-dir $LAB_DIR/state and
+#                            --webroot of the lab, then ARGS
+#
+#   t_ok "what" CMD ARGS...       passes when CMD exits 0
+#   t_fails "what" CMD ARGS...    passes when CMD exits 1..125 (a crash, 126+, is a failure)
+#   t_status "what" N CMD ARGS... passes when CMD exits exactly N
+#   t_check "what" CMD ARGS...    as t_ok, for test expressions: t_check "x" [ "$a" = b ];
+#                                 with one word after "what", that word is eval'd:
+#                                 t_check "x" '[ -f "$f" ]'
+#   t_note TEXT...                a "# TEXT" line
+#   t_done                        prints "N passed, M failed"; exit 1 when M > 0 or nothing ran
+# After each t_* command, $T_OUTPUT holds its stdout+stderr and $T_STATUS its exit status.
+# A failing check shows the output indented under its "not ok" line.
+#
+# Environment: NACME (binary under test), NACME_SRC (source root), NACME_KEEP=1.
+
+: "${NACME:=}"
+: "${NACME_SRC:=}"
+
+LAB_SH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)/lab.sh"
+T_PASSED=0
+T_FAILED=0
+T_OUTPUT=""
+T_STATUS=0
+_LAB_TMP=""
+
+_lab_cleanup() {
+    [ -n "$_LAB_TMP" ] || return 0
+    bash "$LAB_SH" stop "$_LAB_TMP"
+    if [ "${NACME_KEEP:-0}" = 1 ]; then
+        echo "# NACME_KEEP=1: lab directory kept in $_LAB_TMP" >&2
+    else
+        rm -rf -- "$_LAB_TMP"
+    fi
+    _LAB_TMP=""
+}
+
+lab_down() {
+    _lab_cleanup
+}
+
+lab_up() {
+    local setting settings=()
+    for setting in "$@"; do
+        if [[ ! $setting =~ ^LAB_[A-Z0-9_]+= ]]; then
+            echo "Bail out! lab_up: '$setting' is not LAB_VAR=VALUE"
+            exit 1
+        fi
+        settings+=("$setting")
+    done
+    _lab_cleanup
+    # A previous lab's settings must not leak into this one.
+    unset LAB_EAB LAB_NONCEREJECT LAB_AUTHZREUSE LAB_EAB_KID LAB_EAB_HMAC
+    _LAB_TMP=$(mktemp -d "${TMPDIR:-/tmp}/nacme-lab.XXXXXX") || {
+        echo "Bail out! lab_up: mktemp failed"
+        exit 1
+    }
+    trap _lab_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    if ! env "${settings[@]}" bash "$LAB_SH" start "$_LAB_TMP"; then
+        echo "Bail out! lab did not start in $_LAB_TMP"
+        exit 1
+    fi
+    # shellcheck disable=SC1091
+    . "$_LAB_TMP/lab.env"
+}
+
+lab_serve() {
+    bash "$LAB_SH" serve "$LAB_DIR" "$@"
+}
+
+lab_nacme() {
+    "$NACME" --server "$LAB_ACME_URL" --ca-bundle "$LAB_CA_BUNDLE" \
+        --state-dir "$LAB_DIR/state" --webroot "$LAB_WEBROOT" "$@"
+}
+
+# Runs "$@" with its output captured into T_OUTPUT and its status into T_STATUS.
+# Locals here and in t_check are prefixed: an eval'd expression must see the caller's variables.
+_t_run() {
+    local _t_out
+    _t_out=$(mktemp "${TMPDIR:-/tmp}/nacme-t.XXXXXX") || { T_STATUS=125; T_OUTPUT=""; return; }
+    "$@" >"$_t_out" 2>&1 </dev/null
+    T_STATUS=$?
+    T_OUTPUT=$(cat "$_t_out")
+    rm -f -- "$_t_out"
+}
+
+_t_report() {
+    local verdict=$1 what=$2 why=$3
+    local n=$((T_PASSED + T_FAILED + 1))
+    if [ "$verdict" = pass ]; then
+        T_PASSED=$((T_PASSED + 1))
+        echo "ok $n - $what"
+        return 0
+    fi
+    T_FAILED=$((T_FAILED + 1))
+    echo "not ok $n - $what"
+    echo "    # $why"
+    if [ -n "$T_OUTPUT" ]; then
+        printf '%s\n' "$T_OUTPUT" | sed 's/^/    | /'
+    fi
+    return 1
+}
+
+t_ok() {
+    local what=$1
+    shift
+    _t_run "$@"
+    if [ "$T_STATUS" -eq 0 ]; then
+        _t_report pass "$what" ""
+    else
+        _t_report fail "$what" "exit status $T_STATUS, want 0: $*"
+    fi
+}
+
+t_fails() {
+    local what=$1
+    shift
+    _t_run "$@"
+    if [ "$T_STATUS" -ge 1 ] && [ "$T_STATUS" -le 125 ]; then
+        _t_report pass "$what" ""
+    elif [ "$T_STATUS" -eq 0 ]; then
+        _t_report fail "$what" "exit status 0, want a failure: $*"
+    else
+        _t_report fail "$what" "exit status $T_STATUS (crash or not run), want 1..125: $*"
+    fi
+}
+
+t_status() {
+    local what=$1 want=$2
+    shift 2
+    _t_run "$@"
+    if [ "$T_STATUS" -eq "$want" ]; then
+        _t_report pass "$what" ""
+    else
+        _t_report fail "$what" "exit status $T_STATUS, want $want: $*"
+    fi
+}
+
+t_check() {
+    local _t_what=$1
+    shift
+    if [ $# -eq 1 ]; then
+        _t_run eval "$1"
+    else
+        _t_run "$@"
+    fi
+    if [ "$T_STATUS" -eq 0 ]; then
+        _t_report pass "$_t_what" ""
+    else
+        _t_report fail "$_t_what" "false: $*"
+    fi
+}
+
+t_note() {
+    echo "# $*"
+}
+
+t_done() {
+    echo "$T_PASSED passed, $T_FAILED failed"
+    if [ "$T_FAILED" -gt 0 ] || [ $((T_PASSED + T_FAILED)) -eq 0 ]; then
+        exit 1
+    fi
+    exit 0
+}
