@@ -357,10 +357,6 @@ cmd_start() {
     local ports
     check_percent LAB_NONCEREJECT "${LAB_NONCEREJECT:-0}"
     check_percent LAB_AUTHZREUSE "${LAB_AUTHZREUSE:-50}"
-    if [ -e "$DIR/lab.env" ] || live_pid "$DIR/run/pebble.pid" >/dev/null; then
-        echo "lab: $DIR already holds a lab; stop it or use an empty directory" >&2
-        exit 1
-    fi
     chmod 0755 "$DIR" || die "cannot chmod 0755 $DIR"
     mkdir -p "$DIR/run" "$DIR/log" || die "cannot create $DIR/run and $DIR/log"
 
@@ -437,11 +433,38 @@ EOF
     exit 1
 }
 
+# What cmd_start creates in DIR, so that a failed attempt can be wiped before the next.
+readonly LAB_FILES="ca run log nginx webroot pebble.json pebble-root.pem pebble-intermediate.pem
+lab.env lab.env.tmp"
+
+# The ports are free when chosen but nothing holds them until each server binds, so another lab
+# or an outgoing connection can take one meanwhile: then start again on new ports (3 attempts).
+start_with_retries() {
+    local attempt err rc f
+    if [ -n "$(ls -A "$DIR")" ]; then
+        echo "lab: $DIR is not empty (a lab there already?); start wants an empty directory" >&2
+        exit 1
+    fi
+    err=$(mktemp "${TMPDIR:-/tmp}/lab-start.XXXXXX") || exit 1
+    for attempt in 1 2 3; do
+        (cmd_start) 2>"$err"
+        rc=$?
+        if [ $rc -eq 0 ] || ! grep -qi 'address already in use' "$err" || [ $attempt -eq 3 ]; then
+            break
+        fi
+        echo "lab: a port was taken meanwhile, starting again ($(head -c 300 "$err"))" >&2
+        for f in $LAB_FILES; do rm -rf -- "${DIR:?}/$f"; done
+    done
+    cat "$err" >&2
+    rm -f -- "$err"
+    exit $rc
+}
+
 [ $# -ge 2 ] || usage
 cmd=$1
 DIR=$(absdir "$2") || exit 1
 case $cmd in
-start) [ $# -eq 2 ] || usage; cmd_start ;;
+start) [ $# -eq 2 ] || usage; start_with_retries ;;
 stop) [ $# -eq 2 ] || usage; cmd_stop ;;
 serve) [ $# -eq 4 ] || [ $# -eq 5 ] || usage; cmd_serve "$3" "$4" "${5:-}" ;;
 *) usage ;;
