@@ -1,0 +1,514 @@
+#!/usr/bin/python3
+"""faultproxy: a TLS-terminating reverse proxy in front of Pebble that misbehaves on purpose.
+
+    faultproxy.py --listen 127.0.0.1:PORT --cert C --key K \
+        --upstream https://127.0.0.1:PEBBLEPORT --upstream-ca CA.pem \
+        --mode MODE [--match REGEX] [--count N] [--ready-file F] [--log F] [mode options]
+
+Every request is forwarded to the upstream with the client's Host header untouched (Pebble builds
+every URL it returns from Host, so the client keeps talking to the proxy). The fault of --mode is
+applied to requests/responses whose request path (with query) matches --match (re.search; default:
+every path), for the first --count such faults (default: no limit), then everything passes through.
+
+Modes:
+  pass           no change
+  bad-json       body of JSON responses replaced by malformed JSON (--bad-json-body), same status
+  not-directory  GET answered with the directory JSON becomes 200 text/html <html>hello</html>
+  no-neworder    directory JSON with "newOrder" removed
+  bad-token      every challenge "token" of authorization JSON replaced by --token
+  huge-body      response body replaced by --size bytes of 'a' (streamed, correct Content-Length)
+  problem        answered here (not forwarded, unless --forward-first): --status,
+                 application/problem+json {"type","detail","status"[,"subproblems"]}, a fresh
+                 Replay-Nonce from the upstream, Retry-After when --retry-after is given
+  status         answered here with --status and an empty body (Retry-After if given)
+  delay          sleep --delay seconds, then forward
+  drop           close the connection without answering (--forward-first: after forwarding)
+
+--port 0: `--listen 127.0.0.1:0` binds a free port; --ready-file gets the actual port (written
+atomically once listening). --log gets one line per request, flushed:
+    METHOD PATH STATUS fault=y|n        (STATUS is "-" when nothing was answered)
+SIGTERM/SIGINT: stop at once, exit 0. Standard library only.
+"""
+
+import argparse
+import http.client
+import http.server
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import sys
+import threading
+import time
+import urllib.parse
+
+MODES = ("pass", "bad-json", "not-directory", "no-neworder", "bad-token", "huge-body",
+         "problem", "status", "delay", "drop")
+
+# Hop-by-hop and framing headers: never relayed as-is in either direction.
+HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authenticate",
+       "proxy-authorization", "te", "trailer", "trailers", "transfer-encoding", "upgrade",
+       "content-length", "expect"}
+
+HANDSHAKE_TIMEOUT = 10.0
+CHUNK = 64 * 1024
+MAX_REQUEST_BODY = 16 * 1024 * 1024
+
+stopping = threading.Event()
+
+
+class Faults:
+    """Decides, thread-safely, whether a fault applies (path match + --count budget)."""
+
+    def __init__(self, match, count):
+        self.match = re.compile(match) if match is not None else None
+        self.left = count
+        self.lock = threading.Lock()
+
+    def matches(self, path):
+        return self.match is None or self.match.search(path) is not None
+
+    def take(self, path):
+        if not self.matches(path):
+            return False
+        with self.lock:
+            if self.left is None:
+                return True
+            if self.left <= 0:
+                return False
+            self.left -= 1
+            return True
+
+
+class RequestLog:
+    def __init__(self, path):
+        self.f = open(path, "a", encoding="utf-8") if path else None
+        self.lock = threading.Lock()
+
+    def write(self, method, path, status, fault):
+        if self.f is None:
+            return
+        line = "%s %s %s fault=%s\n" % (method, path.replace(" ", "%20"), status,
+                                          "y" if fault else "n")
+        with self.lock:
+            self.f.write(line)
+            self.f.flush()
+
+
+def is_json(ctype):
+    ctype = (ctype or "").split(";")[0].strip().lower()
+    return ctype == "application/json" or ctype.endswith("+json")
+
+
+def parse_json(body):
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "faultproxy"
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def setup(self):
+        self.timeout = self.server.args.client_timeout
+        super().setup()
+        self.upstream = None
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            self.close_upstream()
+
+    def log_message(self, fmt, *a):
+        if self.server.args.verbose:
+            sys.stderr.write("faultproxy: %s\n" % (fmt % a))
+
+    def close_upstream(self):
+        if self.upstream is not None:
+            try:
+                self.upstream.close()
+            except OSError:
+                pass
+            self.upstream = None
+
+    def new_upstream(self):
+        s = self.server
+        return http.client.HTTPSConnection(s.up_host, s.up_port, context=s.up_ctx,
+                                           timeout=s.args.upstream_timeout)
+
+    def read_body(self):
+        te = (self.headers.get("Transfer-Encoding") or "").lower()
+        if "chunked" in te:
+            parts, total = [], 0
+            while True:
+                line = self.rfile.readline(1024)
+                if not line:
+                    raise ConnectionError("client closed mid-chunk")
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                total += size
+                if total > MAX_REQUEST_BODY:
+                    raise ValueError("request body too large")
+                parts.append(self.rfile.read(size))
+                self.rfile.readline(1024)
+            return b"".join(parts)
+        n = self.headers.get("Content-Length")
+        if n is None:
+            return None
+        n = int(n)
+        if n < 0 or n > MAX_REQUEST_BODY:
+            raise ValueError("bad Content-Length")
+        return self.rfile.read(n) if n else b""
+
+    def upstream_request(self, method, path, headers, body):
+        """Returns (status, reason, [(name, value)...], body). Retries once on a stale
+        keep-alive connection."""
+        for attempt in (0, 1):
+            reused = self.upstream is not None
+            if self.upstream is None:
+                self.upstream = self.new_upstream()
+            c = self.upstream
+            try:
+                c.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+                for k, v in headers:
+                    c.putheader(k, v)
+                if body is not None or method in ("POST", "PUT", "PATCH"):
+                    c.putheader("Content-Length", str(len(body or b"")))
+                c.endheaders(body or None)
+                r = c.getresponse()
+                data = r.read()
+                hdrs = list(r.getheaders())
+                if r.will_close:
+                    self.close_upstream()
+                return r.status, r.reason, hdrs, data
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
+                    http.client.CannotSendRequest, http.client.ResponseNotReady):
+                self.close_upstream()
+                if attempt or not reused:
+                    raise
+            except Exception:
+                self.close_upstream()
+                raise
+
+    def fresh_nonce(self):
+        """A fresh Replay-Nonce from the upstream (HEAD on its newNonce URL)."""
+        s = self.server
+        hostport = "%s:%d" % (s.up_host, s.up_port)
+        if s.nonce_path is None:
+            st, _, _, body = self.upstream_request(
+                "GET", s.dir_path, [("Host", hostport), ("Accept", "application/json")], None)
+            d = parse_json(body) if st == 200 else None
+            if not isinstance(d, dict) or not isinstance(d.get("newNonce"), str):
+                return None
+            u = urllib.parse.urlsplit(d["newNonce"])
+            s.nonce_path = (u.path or "/") + ("?" + u.query if u.query else "")
+        _, _, hdrs, _ = self.upstream_request("HEAD", s.nonce_path, [("Host", hostport)], None)
+        for k, v in hdrs:
+            if k.lower() == "replay-nonce":
+                return v
+        return None
+
+    def send_all(self, status, reason, headers, body, length=None, head=False):
+        """Status line + headers (hop-by-hop stripped, Content-Length ours) + body."""
+        self.send_response_only(status, reason)
+        for k, v in headers:
+            if k.lower() not in HOP:
+                self.send_header(k, v)
+        if length is None:
+            length = len(body)
+        if not (100 <= status < 200 or status in (204, 304)):
+            self.send_header("Content-Length", str(length))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if not head and body:
+            self.wfile.write(body)
+        self.wfile.flush()
+
+    # --- the request --------------------------------------------------------------------------
+
+    def handle_any(self):
+        a = self.server.args
+        faults = self.server.faults
+        method, path = self.command, self.path
+        head = method == "HEAD"
+        try:
+            body = self.read_body()
+        except (ValueError, ConnectionError):
+            self.close_connection = True
+            self.send_all(400, "Bad Request", [("Content-Type", "text/plain")], b"bad body\n")
+            self.server.rlog.write(method, path, 400, False)
+            return
+
+        fwd = [(k, v) for k, v in self.headers.items()
+               if k.lower() not in HOP and k.lower() != "accept-encoding"]
+
+        # Faults decided before forwarding.
+        fault = False
+        if a.mode in ("problem", "status", "drop", "delay", "huge-body"):
+            fault = faults.take(path)
+
+        if fault and a.mode == "delay":
+            stopping.wait(a.delay)
+            if stopping.is_set():
+                self.close_connection = True
+                return
+
+        answer_here = fault and a.mode in ("problem", "status", "drop")
+        if not answer_here or a.forward_first:
+            try:
+                st, reason, hdrs, data = self.upstream_request(method, path, fwd, body)
+            except (OSError, http.client.HTTPException) as e:
+                msg = ("faultproxy: upstream: %s\n" % e).encode()
+                self.close_connection = True
+                self.send_all(502, "Bad Gateway", [("Content-Type", "text/plain")], msg,
+                              head=head)
+                self.server.rlog.write(method, path, 502, fault)
+                return
+
+        if answer_here:
+            if a.mode == "drop":
+                self.close_connection = True
+                self.server.rlog.write(method, path, "-", True)
+                return
+            out = []
+            if a.retry_after is not None:
+                out.append(("Retry-After", a.retry_after))
+            if a.mode == "status":
+                self.send_all(a.status, None, out, b"", head=head)
+                self.server.rlog.write(method, path, a.status, True)
+                return
+            # problem
+            try:
+                nonce = self.fresh_nonce()
+            except (OSError, http.client.HTTPException):
+                nonce = None
+            if nonce:
+                out.append(("Replay-Nonce", nonce))
+            out.append(("Cache-Control", "no-store"))
+            out.append(("Content-Type", "application/problem+json"))
+            prob = {"type": a.problem_type, "detail": a.detail, "status": a.status}
+            if a.subproblems is not None:
+                prob["subproblems"] = a.subproblems
+            self.send_all(a.status, None, out, json.dumps(prob, indent=2).encode() + b"\n",
+                          head=head)
+            self.server.rlog.write(method, path, a.status, True)
+            return
+
+        if fault and a.mode == "huge-body":
+            self.send_huge(method, path, st, reason, hdrs, head)
+            return
+
+        # Response-rewriting faults: apply only where the response has the right shape.
+        if a.mode in ("bad-json", "not-directory", "no-neworder", "bad-token") and not head:
+            ctype = next((v for k, v in hdrs if k.lower() == "content-type"), "")
+            new = self.rewrite(a, method, ctype, data)
+            if new is not None and faults.take(path):
+                fault = True
+                new_ctype, data = new
+                if new_ctype:
+                    hdrs = [(k, v) for k, v in hdrs if k.lower() != "content-type"]
+                    hdrs.append(("Content-Type", new_ctype))
+
+        self.send_all(st, reason, hdrs, data, head=head)
+        self.server.rlog.write(method, path, st, fault)
+
+    def rewrite(self, a, method, ctype, data):
+        """(new content type or None, new body) if MODE applies to this response, else None."""
+        if not is_json(ctype):
+            return None
+        if a.mode == "bad-json":
+            return None, a.bad_json_body.encode()
+        doc = parse_json(data)
+        if not isinstance(doc, dict):
+            return None
+        if a.mode == "not-directory":
+            if method == "GET" and "newOrder" in doc:
+                return "text/html", b"<html>hello</html>"
+        elif a.mode == "no-neworder":
+            if "newOrder" in doc:
+                del doc["newOrder"]
+                return None, json.dumps(doc, indent=2).encode()
+        elif a.mode == "bad-token":
+            ch = doc.get("challenges")
+            if isinstance(ch, list):
+                for c in ch:
+                    if isinstance(c, dict):
+                        c["token"] = a.token
+                return None, json.dumps(doc, indent=2).encode()
+        return None
+
+    def send_huge(self, method, path, st, reason, hdrs, head):
+        size = self.server.args.size
+        try:
+            self.send_all(st, reason, hdrs, b"", length=size, head=True)
+            if not head:
+                block = b"a" * CHUNK
+                left = size
+                while left > 0 and not stopping.is_set():
+                    n = min(left, CHUNK)
+                    self.wfile.write(block if n == CHUNK else block[:n])
+                    left -= n
+                if left:
+                    self.close_connection = True
+            self.server.rlog.write(method, path, st, True)
+        except (OSError, ssl.SSLError, ValueError):
+            # The client hung up: that is what it is supposed to do.
+            self.close_connection = True
+            self.server.rlog.write(method, path, "%s(client-hung-up)" % st, True)
+
+    do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = handle_any
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+    def finish_request(self, request, client_address):
+        # TLS handshake here, in the connection's own thread, so a slow client can't block accept.
+        try:
+            request.settimeout(HANDSHAKE_TIMEOUT)
+            tls = self.ssl_ctx.wrap_socket(request, server_side=True)
+        except (OSError, ssl.SSLError) as e:
+            if self.args.verbose:
+                sys.stderr.write("faultproxy: TLS handshake with %s failed: %s\n"
+                                 % (client_address, e))
+            return
+        try:
+            self.RequestHandlerClass(tls, client_address, self)
+        except (OSError, ssl.SSLError, ValueError):
+            pass
+        finally:
+            try:
+                tls.close()
+            except OSError:
+                pass
+
+    def handle_error(self, request, client_address):
+        if self.args.verbose:
+            super().handle_error(request, client_address)
+
+
+def host_port(s, what):
+    host, sep, port = s.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError("%s: want HOST:PORT, got %r" % (what, s))
+    return host.strip("[]"), int(port)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description="TLS reverse proxy that injects ACME faults.")
+    p.add_argument("--listen", required=True, help="HOST:PORT (PORT 0: pick a free port)")
+    p.add_argument("--cert", required=True)
+    p.add_argument("--key", required=True)
+    p.add_argument("--upstream", required=True,
+                   help="https://HOST:PORT[/DIRPATH] (directory path default /dir)")
+    p.add_argument("--upstream-ca", required=True)
+    p.add_argument("--mode", required=True, choices=MODES)
+    p.add_argument("--match", help="regex searched in the request path; default: all")
+    p.add_argument("--count", type=int, help="fault only the first N matching responses")
+    p.add_argument("--ready-file")
+    p.add_argument("--log")
+    p.add_argument("--token", default="../../../tmp/nacme-pwned")
+    p.add_argument("--size", type=int, default=64 * 1024 * 1024)
+    p.add_argument("--status", type=int, default=400)
+    p.add_argument("--problem-type", default="urn:ietf:params:acme:error:malformed")
+    p.add_argument("--detail", default="injected by faultproxy")
+    p.add_argument("--subproblems", help="JSON array added as \"subproblems\"")
+    p.add_argument("--retry-after", help="Retry-After value for problem/status")
+    p.add_argument("--delay", type=float, default=30.0)
+    p.add_argument("--bad-json-body", default='{"newOrder": ')
+    p.add_argument("--forward-first", action="store_true",
+                   help="problem/status/drop: forward the request first, then answer the fault")
+    p.add_argument("--upstream-timeout", type=float, default=30.0)
+    p.add_argument("--client-timeout", type=float, default=120.0)
+    p.add_argument("-v", "--verbose", action="store_true")
+    a = p.parse_args(argv)
+    try:
+        a.listen_host, a.listen_port = host_port(a.listen, "--listen")
+    except argparse.ArgumentTypeError as e:
+        p.error(str(e))
+    u = urllib.parse.urlsplit(a.upstream)
+    if u.scheme != "https" or not u.hostname:
+        p.error("--upstream must be https://HOST:PORT")
+    a.up_host, a.up_port = u.hostname, u.port or 443
+    a.dir_path = u.path if u.path not in ("", "/") else "/dir"
+    if a.subproblems is not None:
+        try:
+            a.subproblems = json.loads(a.subproblems)
+        except ValueError as e:
+            p.error("--subproblems: not JSON: %s" % e)
+    if a.count is not None and a.count < 0:
+        p.error("--count must be >= 0")
+    if a.size < 0:
+        p.error("--size must be >= 0")
+    if not 100 <= a.status <= 599:
+        p.error("--status must be 100..599")
+    return a
+
+
+def write_ready(path, port):
+    tmp = "%s.tmp.%d" % (path, os.getpid())
+    with open(tmp, "w") as f:
+        f.write("%d\n" % port)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def main(argv):
+    a = parse_args(argv)
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(a.cert, a.key)
+    up_ctx = ssl.create_default_context(cafile=a.upstream_ca)
+
+    Server.address_family = socket.AF_INET6 if ":" in a.listen_host else socket.AF_INET
+    srv = Server((a.listen_host, a.listen_port), Handler)
+    srv.args = a
+    srv.ssl_ctx = ctx
+    srv.up_ctx = up_ctx
+    srv.up_host, srv.up_port = a.up_host, a.up_port
+    srv.dir_path = a.dir_path
+    srv.nonce_path = None
+    srv.faults = Faults(a.match, a.count)
+    srv.rlog = RequestLog(a.log)
+
+    def on_signal(signum, frame):
+        stopping.set()
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    t.start()
+    port = srv.server_address[1]
+    if a.ready_file:
+        write_ready(a.ready_file, port)
+    if a.verbose:
+        sys.stderr.write("faultproxy: listening on %s:%d mode %s\n" % (a.listen_host, port, a.mode))
+    while not stopping.wait(0.5):
+        pass
+    srv.shutdown()
+    srv.server_close()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # connection threads are daemons; don't wait for idle keep-alives
+
+
+if __name__ == "__main__":
+    try:
+        main(sys.argv[1:])
+    except (OSError, ssl.SSLError) as e:
+        sys.stderr.write("faultproxy: %s\n" % e)
+        sys.exit(1)
