@@ -1,0 +1,41 @@
+/*
+ * config.h - settings from /etc/nacme/nacme.conf (libconfuse), overlaid by the command line.
+ * Every global command-line option has a key here; nacme.conf(5) documents them.
+ */
+#ifndef NACME_CONFIG_H
+#define NACME_CONFIG_H
+
+#include <stdbool.h>
+
+#include "nacme.h"
+
+#define NACME_DEFAULT_CONFIG "/etc/nacme/nacme.conf"
+#define NACME_DEFAULT_STATE_DIR "/var/lib/nacme"
+#define NACME_DEFAULT_WEBROOT "/var/www/nacme"
+#define NACME_DEFAULT_SERVER "letsencrypt"
+
+struct nacme_config {
+    char *server;       /* directory URL, or a short name (letsencrypt, letsencrypt-staging) */
+    char *ca_bundle;    /* trust for the ACME server's HTTPS; NULL: the system's */
+    char *state_dir;
+    char *webroot;
+    char *email;
+    bool agree_tos;
+    char *key_type;     /* for new certificates */
+    char *eab_kid;
+    char *eab_hmac_key;
+};
+
+/* Read path into cfg (fields the file sets replace what cfg held). A missing file is an error only
+ * when must_exist (an explicit --config). Errors are NACME_E_CONFIG naming file:line. */
+enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_exist,
+                           struct nacme_config *cfg);
+/* Fill every unset field with its built-in default. */
+enum nacme_err config_defaults(struct nacme_ctx *ctx, struct nacme_config *cfg);
+void config_clear(struct nacme_config *cfg);
+
+/* The directory URL for a server setting: short names expanded, anything else returned as is.
+ * Static string or cfg's own; never NULL for a non-NULL input. */
+const char *config_server_url(const char *server);
+
+#endif

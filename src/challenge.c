@@ -1,0 +1,130 @@
+/* challenge.c - http-01 token files in the webroot, always cleaned up. */
+#include "challenge.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "acme.h"
+#include "b64url.h"
+#include "safefile.h"
+
+struct challenge_webroot {
+    char *path;   /* WEBROOT/.well-known/acme-challenge, for messages */
+    int dirfd;    /* that directory */
+    char **tokens; /* files we put, to remove at the end */
+    size_t ntokens;
+};
+
+/* mkdir + open without following a symlink; the mode is forced only on a directory we create, so
+ * that an admin's existing .well-known keeps whatever the admin gave it. */
+static enum nacme_err open_subdir(struct nacme_ctx *ctx, int parent, const char *name,
+                                  const char *what, int *fd)
+{
+    bool created = false;
+
+    *fd = -1;
+    if (mkdirat(parent, name, 0755) == 0)
+        created = true;
+    else if (errno != EEXIST)
+        return nacme_fail_errno(ctx, NACME_E_IO, "cannot create %s", what);
+    if ((*fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        return nacme_fail_errno(ctx, NACME_E_IO, "cannot open %s", what);
+    if (created && fchmod(*fd, 0755) != 0) {
+        close(*fd);
+        *fd = -1;
+        return nacme_fail_errno(ctx, NACME_E_IO, "cannot set the mode of %s", what);
+    }
+    return NACME_OK;
+}
+
+enum nacme_err challenge_webroot_new(struct nacme_ctx *ctx, const char *webroot,
+                                     struct challenge_webroot **out)
+{
+    struct challenge_webroot *w = NULL;
+    char *wk = NULL;
+    int rootfd = -1, wkfd = -1;
+    enum nacme_err r;
+
+    *out = NULL;
+    /* The webroot itself may follow a symlink (the admin's choice); only the last level is made
+     * for the admin, so that a typo in a deep path is reported rather than created. */
+    if (mkdir(webroot, 0755) == 0)
+        chmod(webroot, 0755);
+    if ((rootfd = open(webroot, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        r = nacme_fail_errno(ctx, NACME_E_IO, "cannot open the webroot %s", webroot);
+        goto out;
+    }
+    r = NACME_E_NOMEM;
+    if ((w = calloc(1, sizeof(*w))) == NULL) {
+        nacme_fail(ctx, r, "out of memory");
+        goto out;
+    }
+    w->dirfd = -1;
+    if ((wk = nacme_printf_new("%s/.well-known", webroot)) == NULL ||
+        (w->path = nacme_printf_new("%s/acme-challenge", wk)) == NULL) {
+        nacme_fail(ctx, r, "out of memory");
+        goto out;
+    }
+    if ((r = open_subdir(ctx, rootfd, ".well-known", wk, &wkfd)) != NACME_OK ||
+        (r = open_subdir(ctx, wkfd, "acme-challenge", w->path, &w->dirfd)) != NACME_OK)
+        goto out;
+    *out = w;
+    w = NULL;
+out:
+    if (rootfd >= 0)
+        close(rootfd);
+    if (wkfd >= 0)
+        close(wkfd);
+    free(wk);
+    challenge_webroot_free(ctx, w);
+    return r;
+}
+
+enum nacme_err challenge_webroot_put(struct nacme_ctx *ctx, struct challenge_webroot *w,
+                                     const char *token, const char *keyauth)
+{
+    char **tokens, *what = NULL, *copy = NULL;
+    enum nacme_err r;
+
+    if (!b64url_is_token(token, ACME_TOKEN_MAX))
+        return nacme_fail(ctx, NACME_E_INVALID,
+                          "challenge token is not base64url; refusing to use it as a file name");
+    if ((copy = nacme_strdup_new(token)) == NULL ||
+        (what = nacme_printf_new("%s/%s", w->path, token)) == NULL ||
+        (tokens = realloc(w->tokens, (w->ntokens + 1) * sizeof(*tokens))) == NULL) {
+        r = nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
+        goto out;
+    }
+    w->tokens = tokens;
+    /* Remember before writing: a file half-created by a failed write is removed too. */
+    w->tokens[w->ntokens++] = copy;
+    copy = NULL;
+    r = safefile_write(ctx, w->dirfd, token, keyauth, strlen(keyauth), 0644, what);
+out:
+    free(copy);
+    free(what);
+    return r;
+}
+
+void challenge_webroot_free(struct nacme_ctx *ctx, struct challenge_webroot *w)
+{
+    size_t i;
+
+    if (w == NULL)
+        return;
+    for (i = 0; i < w->ntokens; i++) {
+        if (unlinkat(w->dirfd, w->tokens[i], 0) != 0 && errno != ENOENT)
+            nacme_info(ctx, "warning: cannot remove %s/%s: %s", w->path, w->tokens[i],
+                       strerror(errno));
+        free(w->tokens[i]);
+    }
+    free(w->tokens);
+    if (w->dirfd >= 0)
+        close(w->dirfd);
+    free(w->path);
+    free(w);
+}

@@ -1,0 +1,428 @@
+/*
+ * cli.c - the command line. Every option is one row of cli_options[]: getopt_long's table, the
+ * --help text and (through tests/integration/t_docs.sh) nacme(1) all come from these rows.
+ */
+#include "cli.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "issue.h"
+#include "keys.h"
+#include "names.h"
+#include "nacme.h"
+
+enum cli_cmd_bit {
+    CMD_GLOBAL = 0, /* valid before and after every command */
+    CMD_ISSUE = 1 << 0,
+};
+
+enum cli_opt_id {
+    OPT_SERVER = 256,
+    OPT_CA_BUNDLE,
+    OPT_STATE_DIR,
+    OPT_WEBROOT,
+    OPT_EMAIL,
+    OPT_AGREE_TOS,
+    OPT_EAB_KID,
+    OPT_EAB_HMAC_KEY,
+    OPT_CONFIG,
+    OPT_JSON,
+    OPT_VERSION,
+    OPT_CERT_NAME,
+    OPT_KEY_TYPE,
+    OPT_FORCE,
+    OPT_TIMEOUT,
+    OPT_VERBOSE = 'v',
+    OPT_QUIET = 'q',
+    OPT_HELP = 'h',
+    OPT_DOMAIN = 'd',
+};
+
+struct cli_option {
+    const char *name;
+    int id;          /* getopt_long's val: the short letter, or an OPT_ id */
+    int has_arg;     /* no_argument or required_argument */
+    const char *arg; /* argument name in --help */
+    unsigned cmds;   /* CMD_GLOBAL or the commands it belongs to */
+    const char *help;
+};
+
+static const struct cli_option cli_options[] = {
+    {"server", OPT_SERVER, required_argument, "URL", CMD_GLOBAL,
+     "ACME directory URL, or letsencrypt, letsencrypt-staging (default letsencrypt)"},
+    {"ca-bundle", OPT_CA_BUNDLE, required_argument, "FILE", CMD_GLOBAL,
+     "trust anchors (PEM) for the ACME server's HTTPS instead of the system's"},
+    {"state-dir", OPT_STATE_DIR, required_argument, "DIR", CMD_GLOBAL,
+     "accounts, keys and certificates (default " NACME_DEFAULT_STATE_DIR ")"},
+    {"webroot", OPT_WEBROOT, required_argument, "DIR", CMD_GLOBAL,
+     "where http-01 tokens go, served by nginx (default " NACME_DEFAULT_WEBROOT ")"},
+    {"email", OPT_EMAIL, required_argument, "ADDR", CMD_GLOBAL,
+     "contact address for the ACME account"},
+    {"agree-tos", OPT_AGREE_TOS, no_argument, NULL, CMD_GLOBAL,
+     "agree to the CA's terms of service"},
+    {"eab-kid", OPT_EAB_KID, required_argument, "KID", CMD_GLOBAL,
+     "External Account Binding key identifier from the CA"},
+    {"eab-hmac-key", OPT_EAB_HMAC_KEY, required_argument, "KEY", CMD_GLOBAL,
+     "External Account Binding MAC key (base64url) from the CA"},
+    {"config", OPT_CONFIG, required_argument, "FILE", CMD_GLOBAL,
+     "configuration file (default " NACME_DEFAULT_CONFIG ")"},
+    {"json", OPT_JSON, no_argument, NULL, CMD_GLOBAL, "print the result as JSON on stdout"},
+    {"verbose", OPT_VERBOSE, no_argument, NULL, CMD_GLOBAL, "more detail (twice: debug)"},
+    {"quiet", OPT_QUIET, no_argument, NULL, CMD_GLOBAL, "only errors"},
+    {"help", OPT_HELP, no_argument, NULL, CMD_GLOBAL, "this help"},
+    {"version", OPT_VERSION, no_argument, NULL, CMD_GLOBAL, "print the version"},
+    {"domain", OPT_DOMAIN, required_argument, "NAME", CMD_ISSUE,
+     "a DNS name for the certificate (repeat for more)"},
+    {"cert-name", OPT_CERT_NAME, required_argument, "NAME", CMD_ISSUE,
+     "name of the lineage under live/ (default: the first domain)"},
+    {"key-type", OPT_KEY_TYPE, required_argument, "TYPE", CMD_ISSUE,
+     "certificate key: ec256 (default), ec384, rsa2048, rsa3072, rsa4096"},
+    {"force", OPT_FORCE, no_argument, NULL, CMD_ISSUE,
+     "replace a certificate even when it is not due for renewal"},
+    {"timeout", OPT_TIMEOUT, required_argument, "SECONDS", CMD_ISSUE,
+     "give up waiting for validation and issuance after this long (default 300)"},
+};
+#define CLI_NOPTIONS (sizeof(cli_options) / sizeof(cli_options[0]))
+
+struct cli_state {
+    struct nacme_ctx *ctx;
+    struct nacme_config cl; /* what the command line set; overlays the file */
+    const char *config_path;
+    bool json;
+    bool help;
+    bool version;
+    /* issue */
+    char **domains;
+    size_t ndomains;
+    const char *cert_name;
+    int timeout_s;
+    bool force;
+};
+
+struct cli_command {
+    const char *name;
+    unsigned bit;
+    const char *args;
+    const char *summary;
+    enum nacme_err (*run)(struct cli_state *st, struct nacme_config *cfg);
+};
+
+static enum nacme_err run_issue(struct cli_state *st, struct nacme_config *cfg);
+
+static const struct cli_command cli_commands[] = {
+    {"issue", CMD_ISSUE, "-d NAME [-d NAME ...] [--cert-name NAME] [--key-type TYPE] [--force]",
+     "obtain a certificate for one or more names over http-01", run_issue},
+};
+#define CLI_NCOMMANDS (sizeof(cli_commands) / sizeof(cli_commands[0]))
+
+/* ---- help ------------------------------------------------------------------------------- */
+
+static void print_options(FILE *f, unsigned cmds)
+{
+    char left[64];
+    size_t i;
+
+    for (i = 0; i < CLI_NOPTIONS; i++) {
+        const struct cli_option *o = &cli_options[i];
+        if (o->cmds != cmds)
+            continue;
+        if (o->id < 256)
+            snprintf(left, sizeof(left), "-%c, --%s%s%s", o->id, o->name, o->arg ? " " : "",
+                     o->arg ? o->arg : "");
+        else
+            snprintf(left, sizeof(left), "    --%s%s%s", o->name, o->arg ? " " : "",
+                     o->arg ? o->arg : "");
+        fprintf(f, "  %-28s %s\n", left, o->help);
+    }
+}
+
+static void print_help(FILE *f, const struct cli_command *cmd)
+{
+    size_t i;
+
+    if (cmd != NULL) {
+        fprintf(f, "Usage: nacme [OPTIONS] %s %s\n\n%c%s.\n\nOptions of %s:\n", cmd->name,
+                cmd->args, cmd->summary[0] - 32, cmd->summary + 1, cmd->name);
+        print_options(f, cmd->bit);
+        fprintf(f, "\nGlobal options:\n");
+        print_options(f, CMD_GLOBAL);
+        return;
+    }
+    fprintf(f, "Usage: nacme [OPTIONS] COMMAND [COMMAND OPTIONS]\n\n"
+               "Obtain TLS certificates from an ACME CA (RFC 8555) and wire them into nginx.\n\n"
+               "Commands:\n");
+    for (i = 0; i < CLI_NCOMMANDS; i++)
+        fprintf(f, "  %-28s %s\n", cli_commands[i].name, cli_commands[i].summary);
+    fprintf(f, "\nGlobal options:\n");
+    print_options(f, CMD_GLOBAL);
+    fprintf(f, "\nSettings come from " NACME_DEFAULT_CONFIG " (see nacme.conf(5)); the command "
+               "line wins.\nRun 'nacme COMMAND --help' for a command's options. "
+               "Exit status: 0 success, 1 failure, 2 usage or configuration error.\n");
+}
+
+/* ---- parsing ---------------------------------------------------------------------------- */
+
+/* getopt_long's table and short-option string for the global options plus cmd's. */
+static void build_getopt(unsigned cmd, struct option *longs, char *shorts, size_t shortsz)
+{
+    size_t i, n = 0, s = 0;
+
+    shorts[s++] = '+'; /* stop at the command name */
+    for (i = 0; i < CLI_NOPTIONS; i++) {
+        const struct cli_option *o = &cli_options[i];
+        if (o->cmds != CMD_GLOBAL && !(o->cmds & cmd))
+            continue;
+        longs[n++] = (struct option){o->name, o->has_arg, NULL, o->id};
+        if (o->id < 256 && s + 3 < shortsz) {
+            shorts[s++] = (char)o->id;
+            if (o->has_arg == required_argument)
+                shorts[s++] = ':';
+        }
+    }
+    longs[n] = (struct option){0};
+    shorts[s] = '\0';
+}
+
+static enum nacme_err set_string(struct cli_state *st, char **dst, const char *v)
+{
+    free(*dst);
+    if ((*dst = nacme_strdup_new(v)) == NULL)
+        return nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
+    return NACME_OK;
+}
+
+static enum nacme_err add_domain(struct cli_state *st, const char *v)
+{
+    char **d = realloc(st->domains, (st->ndomains + 1) * sizeof(*d));
+
+    if (d == NULL)
+        return nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
+    st->domains = d;
+    if ((d[st->ndomains] = nacme_strdup_new(v)) == NULL)
+        return nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
+    st->ndomains++;
+    return NACME_OK;
+}
+
+static enum nacme_err parse_timeout(struct cli_state *st, const char *v)
+{
+    char *end;
+    long t = strtol(v, &end, 10);
+
+    if (*v == '\0' || *end != '\0' || t < 1 || t > 86400)
+        return nacme_fail(st->ctx, NACME_E_USAGE, "--timeout %s: give 1 to 86400 seconds", v);
+    st->timeout_s = (int)t;
+    return NACME_OK;
+}
+
+static enum nacme_err apply_option(struct cli_state *st, int id, const char *v)
+{
+    struct nacme_config *c = &st->cl;
+
+    switch (id) {
+    case OPT_SERVER: return set_string(st, &c->server, v);
+    case OPT_CA_BUNDLE: return set_string(st, &c->ca_bundle, v);
+    case OPT_STATE_DIR: return set_string(st, &c->state_dir, v);
+    case OPT_WEBROOT: return set_string(st, &c->webroot, v);
+    case OPT_EMAIL: return set_string(st, &c->email, v);
+    case OPT_EAB_KID: return set_string(st, &c->eab_kid, v);
+    case OPT_EAB_HMAC_KEY: return set_string(st, &c->eab_hmac_key, v);
+    case OPT_KEY_TYPE: return set_string(st, &c->key_type, v);
+    case OPT_AGREE_TOS: c->agree_tos = true; return NACME_OK;
+    case OPT_CONFIG: st->config_path = v; return NACME_OK;
+    case OPT_JSON: st->json = true; return NACME_OK;
+    case OPT_VERBOSE: st->ctx->loglevel++; return NACME_OK;
+    case OPT_QUIET: st->ctx->loglevel = NACME_LOG_ERROR; return NACME_OK;
+    case OPT_HELP: st->help = true; return NACME_OK;
+    case OPT_VERSION: st->version = true; return NACME_OK;
+    case OPT_DOMAIN: return add_domain(st, v);
+    case OPT_CERT_NAME: st->cert_name = v; return NACME_OK;
+    case OPT_FORCE: st->force = true; return NACME_OK;
+    case OPT_TIMEOUT: return parse_timeout(st, v);
+    default: return nacme_fail(st->ctx, NACME_E_USAGE, "unknown option (see nacme --help)");
+    }
+}
+
+/* Parse options from argv[optind] on, for the command bit cmd (0: globals only). */
+static enum nacme_err parse_options(struct cli_state *st, int argc, char **argv, unsigned cmd)
+{
+    struct option longs[CLI_NOPTIONS + 1];
+    char shorts[64];
+    enum nacme_err r;
+    int id;
+
+    build_getopt(cmd, longs, shorts, sizeof(shorts));
+    opterr = 0;
+    while ((id = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
+        if (id == '?' || id == ':') {
+            const char *bad = argv[optind - 1];
+            return nacme_fail(st->ctx, NACME_E_USAGE, "%s: %s (see nacme%s%s --help)", bad,
+                              id == ':' || (optopt && strchr(shorts, optopt))
+                                  ? "needs an argument"
+                                  : "unknown option",
+                              cmd ? " " : "", cmd ? cli_commands[0].name : "");
+        }
+        if ((r = apply_option(st, id, optarg)) != NACME_OK)
+            return r;
+    }
+    return NACME_OK;
+}
+
+static const struct cli_command *find_command(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < CLI_NCOMMANDS; i++)
+        if (strcmp(cli_commands[i].name, name) == 0)
+            return &cli_commands[i];
+    return NULL;
+}
+
+/* Command line over file over defaults. */
+static enum nacme_err merge_config(struct cli_state *st, struct nacme_config *cfg)
+{
+    struct nacme_config *c = &st->cl;
+    char **from[] = {&c->server, &c->ca_bundle, &c->state_dir, &c->webroot,
+                     &c->email,  &c->key_type,  &c->eab_kid,   &c->eab_hmac_key};
+    char **to[] = {&cfg->server, &cfg->ca_bundle, &cfg->state_dir, &cfg->webroot,
+                   &cfg->email,  &cfg->key_type,  &cfg->eab_kid,   &cfg->eab_hmac_key};
+    enum nacme_err r;
+    size_t i;
+
+    r = config_load(st->ctx, st->config_path ? st->config_path : NACME_DEFAULT_CONFIG,
+                    st->config_path != NULL, cfg);
+    if (r != NACME_OK)
+        return r;
+    for (i = 0; i < sizeof(from) / sizeof(from[0]); i++)
+        if (*from[i] != NULL) {
+            free(*to[i]);
+            *to[i] = *from[i];
+            *from[i] = NULL;
+        }
+    if (c->agree_tos)
+        cfg->agree_tos = true;
+    return config_defaults(st->ctx, cfg);
+}
+
+/* ---- commands --------------------------------------------------------------------------- */
+
+static void issue_json(const struct issue_request *req, const struct nacme_config *cfg,
+                       const struct issue_result *res, const char *name)
+{
+    json_t *o, *names = json_array();
+    char *text, *live;
+    size_t i;
+
+    for (i = 0; i < req->nnames; i++)
+        json_array_append_new(names, json_string(req->names[i]));
+    live = nacme_printf_new("%s/live/%s", cfg->state_dir, name);
+    o = json_pack("{s:s, s:s, s:o, s:s?, s:i, s:I, s:I, s:i}", "name", name, "result",
+                  res->outcome == ISSUE_ISSUED ? "issued" : "unchanged", "domains", names,
+                  "live", live, "version", res->version, "not_after", (json_int_t)res->not_after,
+                  "renew_after", (json_int_t)res->renew_at, "requests", (int)res->requests);
+    if (o != NULL && (text = json_dumps(o, JSON_COMPACT)) != NULL) {
+        puts(text);
+        free(text);
+    }
+    json_decref(o);
+    free(live);
+}
+
+static enum nacme_err run_issue(struct cli_state *st, struct nacme_config *cfg)
+{
+    struct issue_request req = {.timeout_s = st->timeout_s ? st->timeout_s : 300,
+                                .force = st->force};
+    struct issue_result res;
+    char date[32];
+    struct tm tm;
+    enum nacme_err r;
+
+    if (st->ndomains == 0)
+        return nacme_fail(st->ctx, NACME_E_USAGE, "issue needs at least one -d NAME");
+    if (keytype_parse(cfg->key_type, &req.key_type) != 0)
+        return nacme_fail(st->ctx, NACME_E_USAGE,
+                          "--key-type %s: use ec256, ec384, rsa2048, rsa3072 or rsa4096",
+                          cfg->key_type);
+    if ((r = names_normalize(st->ctx, st->domains, &st->ndomains)) != NACME_OK)
+        return r;
+    req.names = (const char *const *)st->domains;
+    req.nnames = st->ndomains;
+    req.cert_name = st->cert_name;
+    if ((r = issue_run(st->ctx, cfg, &req, &res)) != NACME_OK)
+        return r;
+    if (res.outcome == ISSUE_ISSUED) {
+        gmtime_r(&res.not_after, &tm);
+        strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", &tm);
+        nacme_info(st->ctx, "%s: certificate issued, valid until %s: %s/live/%s/", req.names[0],
+                   date, cfg->state_dir, st->cert_name ? st->cert_name : req.names[0]);
+    }
+    if (st->json)
+        issue_json(&req, cfg, &res, st->cert_name ? st->cert_name : req.names[0]);
+    return NACME_OK;
+}
+
+/* ---- main ------------------------------------------------------------------------------- */
+
+static void cli_state_clear(struct cli_state *st)
+{
+    size_t i;
+
+    for (i = 0; i < st->ndomains; i++)
+        free(st->domains[i]);
+    free(st->domains);
+    config_clear(&st->cl);
+}
+
+int cli_main(int argc, char **argv)
+{
+    struct nacme_ctx ctx;
+    struct cli_state st = {0};
+    struct nacme_config cfg = {0};
+    const struct cli_command *cmd = NULL;
+    enum nacme_err r;
+
+    nacme_ctx_init(&ctx);
+    st.ctx = &ctx;
+    if ((r = parse_options(&st, argc, argv, 0)) != NACME_OK)
+        goto out;
+    if (optind < argc && !st.help && !st.version) {
+        if ((cmd = find_command(argv[optind])) == NULL) {
+            r = nacme_fail(&ctx, NACME_E_USAGE, "unknown command \"%s\" (see nacme --help)",
+                           argv[optind]);
+            goto out;
+        }
+        optind++;
+        if ((r = parse_options(&st, argc, argv, cmd->bit)) != NACME_OK)
+            goto out;
+        if (optind < argc) {
+            r = nacme_fail(&ctx, NACME_E_USAGE, "%s: unexpected argument \"%s\"", cmd->name,
+                           argv[optind]);
+            goto out;
+        }
+    }
+    if (st.version) {
+        printf("nacme %s\n", NACME_VERSION);
+        goto out;
+    }
+    if (st.help || cmd == NULL) {
+        print_help(st.help ? stdout : stderr, cmd);
+        if (!st.help)
+            r = nacme_fail(&ctx, NACME_E_USAGE, "no command given");
+        goto out;
+    }
+    if ((r = merge_config(&st, &cfg)) != NACME_OK)
+        goto out;
+    r = cmd->run(&st, &cfg);
+out:
+    if (r != NACME_OK)
+        fprintf(stderr, "nacme: %s\n", ctx.errmsg[0] ? ctx.errmsg : nacme_strerror(r));
+    cli_state_clear(&st);
+    config_clear(&cfg);
+    return nacme_exit_status(r);
+}

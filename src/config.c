@@ -1,0 +1,170 @@
+/* config.c - nacme.conf through libconfuse. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <confuse.h>
+
+#include "keys.h"
+
+/* libconfuse's error callback gets only the cfg_t; this hidden option (a name no configuration
+ * file can spell) carries our context to it through its simple-value pointer. */
+#define CTX_OPT "nacme ctx"
+
+static const struct {
+    const char *server;
+    const char *url;
+} short_servers[] = {
+    {"letsencrypt", "https://acme-v02.api.letsencrypt.org/directory"},
+    {"letsencrypt-staging", "https://acme-staging-v02.api.letsencrypt.org/directory"},
+};
+
+const char *config_server_url(const char *server)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(short_servers) / sizeof(short_servers[0]); i++)
+        if (strcmp(server, short_servers[i].server) == 0)
+            return short_servers[i].url;
+    return server;
+}
+
+static int reject_value(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+    (void)opt;
+    (void)value;
+    (void)result;
+    cfg_error(cfg, "unknown option");
+    return -1;
+}
+
+__attribute__((format(printf, 2, 0))) static void on_error(cfg_t *cfg, const char *fmt,
+                                                           va_list ap)
+{
+    cfg_opt_t *opt = cfg_getopt(cfg, CTX_OPT);
+    struct nacme_ctx *ctx = opt ? (struct nacme_ctx *)(void *)opt->simple_value.ptr : NULL;
+    char msg[512];
+
+    if (ctx == NULL || ctx->err != NACME_OK) /* keep the first error: it is the cause */
+        return;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (cfg->filename != NULL)
+        nacme_fail(ctx, NACME_E_CONFIG, "%s:%d: %s", cfg->filename, cfg->line, msg);
+    else
+        nacme_fail(ctx, NACME_E_CONFIG, "configuration: %s", msg);
+}
+
+static int validate_key_type(cfg_t *cfg, cfg_opt_t *opt)
+{
+    const char *v = cfg_opt_getnstr(opt, 0);
+    enum nacme_keytype t;
+
+    if (v != NULL && keytype_parse(v, &t) != 0) {
+        cfg_error(cfg, "key_type \"%s\" is not one of ec256, ec384, rsa2048, rsa3072, rsa4096", v);
+        return -1;
+    }
+    return 0;
+}
+
+/* Replace *dst with the file's value when the file set one. */
+static int take_string(cfg_t *cfg, const char *key, char **dst)
+{
+    const char *v = cfg_getstr(cfg, key);
+    char *copy;
+
+    if (v == NULL)
+        return 0;
+    if ((copy = nacme_strdup_new(v)) == NULL)
+        return -1;
+    free(*dst);
+    *dst = copy;
+    return 0;
+}
+
+enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_exist,
+                           struct nacme_config *cfg)
+{
+    cfg_opt_t opts[] = {
+        CFG_STR("server", NULL, CFGF_NODEFAULT),
+        CFG_STR("ca_bundle", NULL, CFGF_NODEFAULT),
+        CFG_STR("state_dir", NULL, CFGF_NODEFAULT),
+        CFG_STR("webroot", NULL, CFGF_NODEFAULT),
+        CFG_STR("email", NULL, CFGF_NODEFAULT),
+        CFG_BOOL("agree_tos", cfg_false, CFGF_NONE),
+        CFG_STR("key_type", NULL, CFGF_NODEFAULT),
+        CFG_STR("eab_kid", NULL, CFGF_NODEFAULT),
+        CFG_STR("eab_hmac_key", NULL, CFGF_NODEFAULT),
+        __CFG_PTR(CTX_OPT, 0, CFGF_NODEFAULT, (void **)(void *)ctx, reject_value, 0),
+        CFG_END(),
+    };
+    static const char *const strings[] = {"server",  "ca_bundle", "state_dir",
+                                          "webroot", "email",     "key_type",
+                                          "eab_kid", "eab_hmac_key"};
+    char **dsts[] = {&cfg->server, &cfg->ca_bundle, &cfg->state_dir, &cfg->webroot,
+                     &cfg->email,  &cfg->key_type,  &cfg->eab_kid,   &cfg->eab_hmac_key};
+    enum nacme_err r = NACME_OK;
+    cfg_t *c = NULL;
+    size_t i;
+    int rc;
+
+    if (access(path, F_OK) != 0 && errno == ENOENT && !must_exist)
+        return NACME_OK;
+    if ((c = cfg_init(opts, CFGF_NONE)) == NULL)
+        return nacme_fail(ctx, NACME_E_NOMEM, "out of memory reading %s", path);
+    cfg_set_error_function(c, on_error);
+    cfg_set_validate_func(c, "key_type", validate_key_type);
+    ctx->err = NACME_OK;
+    rc = cfg_parse(c, path);
+    if (rc == CFG_FILE_ERROR) {
+        r = nacme_fail_errno(ctx, NACME_E_CONFIG, "cannot read %s", path);
+        goto out;
+    }
+    if (rc != CFG_SUCCESS) {
+        r = ctx->err != NACME_OK ? ctx->err
+                                 : nacme_fail(ctx, NACME_E_CONFIG, "%s: cannot parse", path);
+        goto out;
+    }
+    for (i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
+        if (take_string(c, strings[i], dsts[i]) != 0) {
+            r = nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
+            goto out;
+        }
+    if (cfg_getbool(c, "agree_tos"))
+        cfg->agree_tos = true;
+out:
+    cfg_free(c);
+    return r;
+}
+
+static int default_string(char **dst, const char *def)
+{
+    if (*dst != NULL || def == NULL)
+        return 0;
+    return (*dst = nacme_strdup_new(def)) ? 0 : -1;
+}
+
+enum nacme_err config_defaults(struct nacme_ctx *ctx, struct nacme_config *cfg)
+{
+    if (default_string(&cfg->server, NACME_DEFAULT_SERVER) != 0 ||
+        default_string(&cfg->state_dir, NACME_DEFAULT_STATE_DIR) != 0 ||
+        default_string(&cfg->webroot, NACME_DEFAULT_WEBROOT) != 0 ||
+        default_string(&cfg->key_type, "ec256") != 0)
+        return nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
+    return NACME_OK;
+}
+
+void config_clear(struct nacme_config *cfg)
+{
+    free(cfg->server);
+    free(cfg->ca_bundle);
+    free(cfg->state_dir);
+    free(cfg->webroot);
+    free(cfg->email);
+    free(cfg->key_type);
+    free(cfg->eab_kid);
+    nacme_secret_free(cfg->eab_hmac_key, cfg->eab_hmac_key ? strlen(cfg->eab_hmac_key) : 0);
+    memset(cfg, 0, sizeof(*cfg));
+}
