@@ -44,11 +44,12 @@ log_tail() {
 # Field 22 of /proc/PID/stat: start time in clock ticks since boot. With the pid it names one
 # process for good, so a recycled pid is never mistaken for ours.
 proc_starttime() {
-    local stat rest
+    local stat fields
     stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    rest=${stat##*) }
-    set -- $rest
-    printf '%s\n' "${20}"
+    # The name in parentheses (field 2) may hold spaces; fields[0] is field 3.
+    read -ra fields <<<"${stat##*) }"
+    [ -n "${fields[19]:-}" ] || return 1
+    printf '%s\n' "${fields[19]}"
 }
 
 # pid file format for processes we spawn: "PID STARTTIME".
@@ -79,7 +80,8 @@ live_pid() {
 # A zombie has exited already; its parent just has not reaped it yet.
 pid_running() {
     local state
-    state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) && [ -n "$state" ] && [ "${state%% *}" != Z ]
+    state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+    [ -n "$state" ] && [ "${state%% *}" != Z ]
 }
 
 # TERM, wait (bounded), then KILL. Only ever the pids given.
@@ -308,7 +310,7 @@ EOF
 
 start_nginx() {
     local log=$DIR/log/nginx.log
-    mkdir -p -m 0755 "$DIR/webroot" || die "cannot create $DIR/webroot"
+    mkdir -p "$DIR/webroot" || die "cannot create $DIR/webroot"
     chmod 0755 "$DIR/webroot"
     write_nginx_config || die "cannot write $DIR/nginx/nginx.conf"
     # shellcheck disable=SC2086
@@ -350,7 +352,10 @@ write_env() {
 }
 
 check_percent() {
-    [[ $2 =~ ^[0-9]+$ ]] && [ "$2" -le 100 ] || { echo "lab: $1=$2: want 0..100" >&2; exit 1; }
+    if [[ ! $2 =~ ^[0-9]+$ ]] || [ "$2" -gt 100 ]; then
+        echo "lab: $1=$2: want 0..100" >&2
+        exit 1
+    fi
 }
 
 cmd_start() {
