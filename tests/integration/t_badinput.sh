@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Bad input from the network or the user: each a one-line error naming the thing, exit 1 (or 2 for
+# usage), and the state dir exactly as it was. Faults come from tests/lab/faultproxy.py in front of
+# the real Pebble.
+set -u
+. "$NACME_SRC/tests/lab/lib.sh"
+lab_up
+S=$LAB_DIR/state
+PROXY_PID=""
+
+proxy_down() {
+    [ -n "$PROXY_PID" ] || return 0
+    kill "$PROXY_PID" 2>/dev/null
+    wait "$PROXY_PID" 2>/dev/null
+    PROXY_PID=""
+}
+# proxy_up MODE [faultproxy options]: sets PROXY_URL to the directory through the proxy.
+proxy_up() {
+    local mode=$1 ready=$LAB_DIR/proxy.port
+    shift
+    proxy_down
+    rm -f "$ready"
+    python3 "$NACME_SRC/tests/lab/faultproxy.py" --listen 127.0.0.1:0 \
+        --cert "$LAB_DIR/ca/pebble.pem" --key "$LAB_DIR/ca/pebble.key" \
+        --upstream "${LAB_ACME_URL%/dir}" --upstream-ca "$LAB_CA_BUNDLE" \
+        --mode "$mode" --ready-file "$ready" --log "$LAB_DIR/proxy.log" "$@" &
+    PROXY_PID=$!
+    for _ in $(seq 100); do [ -s "$ready" ] && break; sleep 0.05; done
+    PROXY_URL="https://127.0.0.1:$(cat "$ready")/dir"
+}
+trap 'proxy_down; _lab_cleanup' EXIT
+
+via_proxy() {
+    "$NACME" --server "$PROXY_URL" --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$S" \
+        --webroot "$LAB_WEBROOT" --agree-tos "$@"
+}
+snapshot() { find "$S" -printf '%p %s %T@\n' 2>/dev/null | sort; }
+one_line() { [ "$(printf "%s\n" "$T_OUTPUT" | wc -l)" = 1 ]; }
+
+# A good certificate first: every failure below must leave it and the state dir untouched.
+t_ok "baseline certificate" lab_nacme --agree-tos issue -d base.example
+before=$(snapshot)
+
+expect_fail() { # expect_fail "what" PATTERN nacme-args...
+    local what=$1 pat=$2
+    shift 2
+    t_status "$what: exit 1" 1 "$@"
+    t_check "$what: one line" one_line
+    t_check "$what: names the cause ($pat)" 'printf "%s" "$T_OUTPUT" | grep -qE -- "$pat"'
+    t_check "$what: state dir unchanged" '[ "$before" = "$(snapshot)" ]'
+}
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+expect_fail "unreachable server" "127.0.0.1:$port.*cannot reach" \
+    "$NACME" --server "https://127.0.0.1:$port/dir" --state-dir "$S" --webroot "$LAB_WEBROOT" \
+    --agree-tos issue -d base.example --force
+expect_fail "untrusted certificate on the CA" "cannot verify the server's certificate" \
+    "$NACME" --server "$LAB_ACME_URL" --ca-bundle "$LAB_PEBBLE_ROOT" --state-dir "$S" \
+    --webroot "$LAB_WEBROOT" --agree-tos issue -d base.example --force
+t_status "plain http:// is refused: exit 1" 1 "$NACME" --server "http://127.0.0.1:$port/dir" \
+    --state-dir "$S" --webroot "$LAB_WEBROOT" --agree-tos issue -d base.example --force
+t_check "naming https" 'printf "%s" "$T_OUTPUT" | grep -q "only https://"'
+
+proxy_up not-directory
+expect_fail "a URL that is not an ACME directory" "not an ACME directory" via_proxy issue -d base.example --force
+proxy_up bad-json --match '^/dir$'
+expect_fail "malformed JSON" "malformed JSON" via_proxy issue -d base.example --force
+proxy_up no-neworder
+expect_fail "directory missing newOrder" '"newOrder" is missing' via_proxy issue -d base.example --force
+proxy_up huge-body --match '^/dir$' --size $((8 * 1024 * 1024))
+expect_fail "a response body over the cap" "exceeds [0-9]+ bytes" via_proxy issue -d base.example --force
+for tok in '../../../tmp/nacme-pwned' 'a/b' '..'; do
+    proxy_up bad-token --token "$tok"
+    expect_fail "token '$tok'" "not base64url" via_proxy issue -d base.example --force
+    t_check "token '$tok': nothing written outside the webroot" '[ ! -e /tmp/nacme-pwned ] && [ ! -e "$LAB_WEBROOT/.well-known/b" ]'
+done
+proxy_up problem --match '/order-plz|new-order' --status 403 \
+    --problem-type urn:ietf:params:acme:error:rejectedIdentifier --detail 'policy forbids it' \
+    --subproblems '[{"type":"urn:ietf:params:acme:error:rejectedIdentifier","detail":"no way","identifier":{"type":"dns","value":"base.example"}}]'
+expect_fail "a problem document with subproblems" \
+    "HTTP 403 urn:ietf:params:acme:error:rejectedIdentifier: policy forbids it \[dns:base.example: urn:ietf:params:acme:error:rejectedIdentifier: no way\]" \
+    via_proxy issue -d base.example --force
+proxy_down
+
+printf 'server = "x"\nstate_dir = "%s"\nfrobnicate = 1\n' "$S" >"$LAB_DIR/bad.conf"
+t_status "unknown key in the configuration: exit 2" 2 "$NACME" --config "$LAB_DIR/bad.conf" issue -d base.example
+t_check "names file:line" 'printf "%s" "$T_OUTPUT" | grep -q "bad.conf:3"'
+t_status "missing --config file: exit 2" 2 "$NACME" --config "$LAB_DIR/none.conf" issue -d base.example
+t_check "names the file" 'printf "%s" "$T_OUTPUT" | grep -q "none.conf"'
+t_check "state dir still unchanged" '[ "$before" = "$(snapshot)" ]'
+t_done
