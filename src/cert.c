@@ -21,6 +21,7 @@
 
 static const char pem_begin[] = "-----BEGIN ";
 static const char pem_dashes[] = "-----";
+static const char pem_cert_label[] = "CERTIFICATE";
 
 struct pem_block {
     const char *start; /* "-----BEGIN " */
@@ -178,7 +179,8 @@ enum nacme_err cert_chain_parse_new(struct nacme_ctx *ctx, const char *pem, size
         if (!found)
             break;
         nblocks++;
-        if (b.labellen != strlen("CERTIFICATE") || memcmp(b.label, "CERTIFICATE", 11) != 0) {
+        if (b.labellen != sizeof(pem_cert_label) - 1 ||
+            memcmp(b.label, pem_cert_label, b.labellen) != 0) {
             show_text(shown, sizeof(shown), b.label, b.labellen);
             r = nacme_fail(ctx, NACME_E_PROTO, "certificate chain holds a %s block "
                            "(RFC 8555 §11.4 allows only CERTIFICATE)", shown);

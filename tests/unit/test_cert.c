@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -198,8 +199,9 @@ static void test_chain_refused(void **state)
          0, "certificate chain holds a X509 CERTIFICATE block"},
         {"control bytes in label", "-----BEGIN EVIL\x1b[2J-----\nAAAA\n-----END EVIL\x1b[2J-----\n",
          0, "certificate chain holds a EVIL?[2J block"},
-        {"garbage base64", "-----BEGIN CERTIFICATE-----\n!!not base64!!\n-----END CERTIFICATE-----\n",
-         0, "certificate 2 in the chain is not valid PEM"},
+        {"garbage base64",
+         "-----BEGIN CERTIFICATE-----\n!!not base64!!\n-----END CERTIFICATE-----\n", 0,
+         "certificate 2 in the chain is not valid PEM"},
         {"not a certificate", "-----BEGIN CERTIFICATE-----\nAAAAAAAA\n-----END CERTIFICATE-----\n",
          0, "certificate 2 in the chain does not parse"},
         {"no END line", "-----BEGIN CERTIFICATE-----\nAAAA\n", 0,
@@ -362,6 +364,9 @@ static void test_info(void **state)
     X509 *x;
 
     nacme_ctx_init(&ctx);
+    /* Certificate times are UTC whatever the local zone; a POSIX TZ string needs no tzdata. */
+    assert_int_equal(setenv("TZ", "NACME-5:30", 1), 0);
+    tzset();
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         x = make_cert(f->leaf_key, f->ca_key, "leaf", sans, 3, cases[i].serial_in, T_BEFORE,
                       cases[i].not_after);
