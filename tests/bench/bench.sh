@@ -31,36 +31,39 @@ GNU_TIME=/usr/bin/time
 # OUT gets one line: "EXIT WALL_US USER_S SYS_S RSS_KB TIMEDOUT".
 # ---------------------------------------------------------------------------------------------
 measure() {
-    local timeout=$1 out=$2 log=$3 t0 t1 pid spid done_pid="" rc timedout=0 i
+    local timeout=$1 out=$2 log=$3 t0 t1 rc wpid timedout=0
     shift 3
     [ "${1:-}" = -- ] && shift
-    # Nothing may fork before this point in a __measure process; the snapshot guards against it.
+    # The watchdog waits in the `read` builtin on a FIFO nobody writes to: no process of its own
+    # runs while the tool does. On timeout it stops the tool: the children of our GNU time.
+    rm -f "$out.fifo" "$out.timedout"
+    mkfifo "$out.fifo" || return 1
+    (
+        if ! read -r -t "$timeout" _ <>"$out.fifo"; then
+            : >"$out.timedout"
+            gt=$(pgrep -P "$$" -x time) || exit 0
+            tree() { local c; for c in $(pgrep -P "$1"); do echo "$c"; tree "$c"; done; }
+            pkill -TERM -P "$gt"
+            read -r -t 5 _ <>"$out.fifo"
+            # shellcheck disable=SC2046
+            kill -KILL $(tree "$gt") 2>/dev/null
+        fi
+    ) &
+    wpid=$!
+    # Forks before this point (mkfifo, the watchdog) are subtracted: `times` before and after.
     times >"$out.times0"
     t0=$EPOCHREALTIME
-    "$GNU_TIME" -f '%M %x %e %U %S' -o "$out.gnu" "$@" >"$log" 2>&1 </dev/null &
-    pid=$!
-    sleep "$timeout" &
-    spid=$!
-    wait -n -p done_pid "$pid" "$spid"
+    "$GNU_TIME" -f '%M %x %e %U %S' -o "$out.gnu" "$@" >"$log" 2>&1 </dev/null
     rc=$?
-    if [ "$done_pid" != "$pid" ]; then
-        # Timed out: stop the tool (GNU time's children, by parent pid), then GNU time reports.
-        timedout=1
-        pkill -TERM -P "$pid" 2>/dev/null
-        for ((i = 0; i < 50; i++)); do
-            pgrep -P "$pid" >/dev/null 2>&1 || break
-            sleep 0.1
-        done
-        pkill -KILL -P "$pid" 2>/dev/null
-        wait "$pid"
-        rc=124
-    fi
     t1=$EPOCHREALTIME
     times >"$out.times" # a builtin with a redirection: runs in this shell, no fork
-    if [ $timedout = 0 ]; then
-        kill "$spid" 2>/dev/null
-        wait "$spid" 2>/dev/null
+    if [ -e "$out.timedout" ]; then
+        timedout=1
+        rc=124
     fi
+    kill "$wpid" 2>/dev/null
+    wait "$wpid" 2>/dev/null
+    rm -f "$out.fifo"
     local rss cpu_u cpu_s
     rss=$(awk 'NF >= 5 && $1 ~ /^[0-9]+$/ { r = $1 } END { print (r == "" ? 0 : r) }' "$out.gnu")
     # Second line of `times`: children's user and sys, as "0m1.234s 0m0.056s"; after minus before.
@@ -327,8 +330,8 @@ do_run() {
 
 # The floor of the harness itself: GNU time running /bin/true, median of 5.
 harness_floor() {
-    local i f=$WORK/floor
-    for i in 1 2 3 4 5; do
+    local f=$WORK/floor
+    for _ in 1 2 3 4 5; do
         bash "$SELF" __measure 10 "$f.res" "$f.log" -- /bin/true
         cat "$f.res"
     done | python3 -c '
@@ -346,8 +349,6 @@ echo "lab: Pebble $(pkg_version pebble) at $LAB_ACME_URL, PEBBLE_VA_NOSLEEP=1," 
         echo ' (every order needs a real http-01 validation)')"
 echo "machine: $(nproc) cpu, $(uname -r), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' \
     /proc/meminfo)"
-FLOOR=$(harness_floor)
-echo "measuring harness floor (GNU time running /bin/true): $FLOOR"
 
 ACTIVE=()
 for t in $TOOLS; do
@@ -403,13 +404,17 @@ if [ $COUNT_REQUESTS = 1 ]; then
         client=$(grep -cE "$pat" "$WORK/count.log")
         COUNT_NOTE="exit $crc; nacme logged $client request(s), Pebble saw $server"
         echo "--count-requests (one extra untimed run, nacme $NACME_VERBOSE_ARGS): $COUNT_NOTE"
-        grep -oE "$pat" "$WORK/count.log" | awk '{ u = $2; sub(/https?:\/\/[^\/]+/, "", u);
-            sub(/\/[A-Za-z0-9_-]{16,}.*$/, "/…", u); print "    " $1 " " u }' | sort | uniq -c
+        # Per method and first path segment (mawk: no {n,} intervals in regexes).
+        grep -oE "$pat" "$WORK/count.log" | awk '{ u = $2; sub(/^https?:\/\/[^\/]+/, "", u);
+            if (match(u, /^\/[^\/?]*/)) u = substr(u, RSTART, RLENGTH); print $1 " " u }' |
+            sort | uniq -c | sed 's/^/   /'
         [ "$client" = 0 ] && echo "    (no request lines found: the TODO above applies)"
     fi
 fi
 
 # --- the report ---------------------------------------------------------------------------------
+FLOOR=$(harness_floor)
+echo "measuring harness floor (GNU time running /bin/true, after the runs): $FLOOR"
 {
     for t in $TOOLS; do
         printf '%s\t%s\t%s\n' "$t" "${VERSION[$t]:-}" "${SKIP[$t]:-}"
@@ -450,6 +455,8 @@ for t in tools:
                                           ("wall_s", "cpu_s", "peak_rss_kb", "acme_requests")},
         "steady": {"n": len(steady),
                    "median_wall_s": med([x["wall_s"] for x in steady]),
+                   "min_wall_s": min([x["wall_s"] for x in steady], default=None),
+                   "max_wall_s": max([x["wall_s"] for x in steady], default=None),
                    "median_cpu_s": med([x["cpu_s"] for x in steady]),
                    "median_peak_rss_kb": med([x["peak_rss_kb"] for x in steady]),
                    "median_acme_requests": med([x["acme_requests"] for x in steady])},
@@ -460,8 +467,9 @@ def fmt_s(v):
 
 print()
 print("Steady state = runs 2..N (account reused); first = run 1 (creates the account).")
-hdr = ("tool", "runs ok", "first wall", "median wall", "median CPU", "median RSS", "requests")
-print("%-8s %8s %11s %12s %11s %11s %9s" % hdr)
+hdr = ("tool", "runs ok", "first wall", "median wall", "wall range", "median CPU", "median RSS",
+       "requests")
+print("%-8s %8s %11s %12s %17s %11s %11s %9s" % hdr)
 for t in tools:
     s = summary[t]
     if s["skipped"] and not s["runs"]:
@@ -470,9 +478,11 @@ for t in tools:
     st, fi = s["steady"], s["first"]
     rss = st["median_peak_rss_kb"]
     req = st["median_acme_requests"]
-    print("%-8s %8s %11s %12s %11s %11s %9s" % (
+    walls = [x["wall_s"] for x in s["per_run"] if x["run"] > 1 and x["ok"]]
+    rng = f"{fmt_s(min(walls))}..{fmt_s(max(walls))}" if walls else "-"
+    print("%-8s %8s %11s %12s %17s %11s %11s %9s" % (
         t, f'{s["runs_ok"]}/{s["runs"]}', fmt_s(fi["wall_s"] if fi else None),
-        fmt_s(st["median_wall_s"]), fmt_s(st["median_cpu_s"]),
+        fmt_s(st["median_wall_s"]), rng, fmt_s(st["median_cpu_s"]),
         "-" if rss is None else f"{rss / 1024:.1f} MB",
         "-" if req is None else (f"{req:g}" + (f' ({fi["acme_requests"]})' if fi else ""))))
 print("requests: ACME requests Pebble logged per steady-state run (run 1's in brackets)."
@@ -502,10 +512,10 @@ else:
         w, c = figure(t, "wall_s"), figure(t, "cpu_s")
         if w is None:
             continue
-        ratios[t] = {"wall": round(w / bw, 2) if bw else None,
-                     "cpu": round(c / bc, 2) if bc else None}
-        rw = "n/a" if ratios[t]["wall"] is None else f'x{ratios[t]["wall"]:.1f}'
-        rc = "n/a" if ratios[t]["cpu"] is None else f'x{ratios[t]["cpu"]:.1f}'
+        ratios[t] = {"wall": float(f"{w / bw:.3g}") if bw else None,
+                     "cpu": float(f"{c / bc:.3g}") if bc else None}
+        rw = "n/a" if ratios[t]["wall"] is None else f'x{ratios[t]["wall"]:.3g}'
+        rc = "n/a" if ratios[t]["cpu"] is None else f'x{ratios[t]["cpu"]:.3g}'
         print(f"{t}/{baseline} wall {rw}, CPU {rc}")
     if not ratios:
         print(f"ratios: no other tool has a successful run to compare with {baseline}")
