@@ -262,6 +262,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             stopping.wait(a.delay)
             if stopping.is_set():
                 self.close_connection = True
+                self.server.rlog.write(method, path, "-", True)
                 return
 
         answer_here = fault and a.mode in ("problem", "status", "drop")
@@ -320,7 +321,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     hdrs = [(k, v) for k, v in hdrs if k.lower() != "content-type"]
                     hdrs.append(("Content-Type", new_ctype))
 
-        self.send_all(st, reason, hdrs, data, head=head)
+        length = None
+        if head:  # a HEAD answer announces the length a GET would have
+            cl = next((v for k, v in hdrs if k.lower() == "content-length"), None)
+            length = int(cl) if cl is not None and cl.strip().isdigit() else 0
+        self.send_all(st, reason, hdrs, data, length=length, head=head)
         self.server.rlog.write(method, path, st, fault)
 
     def rewrite(self, a, method, ctype, data):
