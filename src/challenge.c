@@ -52,8 +52,10 @@ enum nacme_err challenge_webroot_new(struct nacme_ctx *ctx, const char *webroot,
     *out = NULL;
     /* The webroot itself may follow a symlink (the admin's choice); only the last level is made
      * for the admin, so that a typo in a deep path is reported rather than created. */
-    if (mkdir(webroot, 0755) == 0)
-        chmod(webroot, 0755);
+    if (mkdir(webroot, 0755) == 0 && chmod(webroot, 0755) != 0) {
+        r = nacme_fail_errno(ctx, NACME_E_IO, "cannot set the mode of the webroot %s", webroot);
+        goto out;
+    }
     if ((rootfd = open(webroot, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
         r = nacme_fail_errno(ctx, NACME_E_IO, "cannot open the webroot %s", webroot);
         goto out;

@@ -249,15 +249,16 @@ static enum nacme_err apply_option(struct cli_state *st, int id, const char *v)
     }
 }
 
-/* Parse options from argv[optind] on, for the command bit cmd (0: globals only). */
-static enum nacme_err parse_options(struct cli_state *st, int argc, char **argv, unsigned cmd)
+/* Parse options from argv[optind] on: the global ones, and cmd's when cmd is not NULL. */
+static enum nacme_err parse_options(struct cli_state *st, int argc, char **argv,
+                                    const struct cli_command *cmd)
 {
     struct option longs[CLI_NOPTIONS + 1];
     char shorts[64];
     enum nacme_err r;
     int id;
 
-    build_getopt(cmd, longs, shorts, sizeof(shorts));
+    build_getopt(cmd ? cmd->bit : 0, longs, shorts, sizeof(shorts));
     opterr = 0;
     while ((id = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
         if (id == '?' || id == ':') {
@@ -266,7 +267,7 @@ static enum nacme_err parse_options(struct cli_state *st, int argc, char **argv,
                               id == ':' || (optopt && strchr(shorts, optopt))
                                   ? "needs an argument"
                                   : "unknown option",
-                              cmd ? " " : "", cmd ? cli_commands[0].name : "");
+                              cmd ? " " : "", cmd ? cmd->name : "");
         }
         if ((r = apply_option(st, id, optarg)) != NACME_OK)
             return r;
@@ -389,7 +390,7 @@ int cli_main(int argc, char **argv)
 
     nacme_ctx_init(&ctx);
     st.ctx = &ctx;
-    if ((r = parse_options(&st, argc, argv, 0)) != NACME_OK)
+    if ((r = parse_options(&st, argc, argv, NULL)) != NACME_OK)
         goto out;
     if (optind < argc && !st.help && !st.version) {
         if ((cmd = find_command(argv[optind])) == NULL) {
@@ -398,7 +399,7 @@ int cli_main(int argc, char **argv)
             goto out;
         }
         optind++;
-        if ((r = parse_options(&st, argc, argv, cmd->bit)) != NACME_OK)
+        if ((r = parse_options(&st, argc, argv, cmd)) != NACME_OK)
             goto out;
         if (optind < argc) {
             r = nacme_fail(&ctx, NACME_E_USAGE, "%s: unexpected argument \"%s\"", cmd->name,
