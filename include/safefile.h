@@ -24,6 +24,11 @@ enum nacme_err safefile_read_new(struct nacme_ctx *ctx, int dirfd, const char *n
  * exactly `mode`. Returns the new directory's fd in *fd (caller closes). */
 enum nacme_err safefile_mkdir_open(struct nacme_ctx *ctx, int dirfd, const char *name, mode_t mode,
                                    int *fd, const char *what);
+/* Atomically make dirfd/name a symlink to target: a temp link in the same directory renamed
+ * over name, so that a reader sees the old link or the new one, never none; then an fsync of the
+ * directory. */
+enum nacme_err safefile_symlink(struct nacme_ctx *ctx, int dirfd, const char *target,
+                                const char *name, const char *what);
 /* fsync a directory so that a rename or unlink in it is durable. */
 enum nacme_err safefile_fsync_dir(struct nacme_ctx *ctx, int dirfd, const char *what);
 
