@@ -10,7 +10,7 @@
 #include "b64url.h"
 #include "jws.h"
 
-#define ACME_BADNONCE_RETRIES 5
+#define ACME_BADNONCE_RETRIES 10 /* at 50 % rejection, 1 request in 2048 still fails */
 #define ACME_MAX_AUTHZS 100
 #define ACME_JOSE "application/jose+json"
 

@@ -14,19 +14,22 @@ proxy_down() {
     wait "$PROXY_PID" 2>/dev/null
     PROXY_PID=""
 }
-# proxy_up MODE [faultproxy options]: sets PROXY_URL to the directory through the proxy.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# One port for every proxy of this test: the CA's URL, hence its account, stays the same.
+PROXY_PORT=$(free_port)
+PROXY_URL="https://127.0.0.1:$PROXY_PORT/dir"
+# proxy_up MODE [faultproxy options]: a fault proxy in front of Pebble at $PROXY_URL.
 proxy_up() {
     local mode=$1 ready=$LAB_DIR/proxy.port
     shift
     proxy_down
     rm -f "$ready"
-    python3 "$NACME_SRC/tests/lab/faultproxy.py" --listen 127.0.0.1:0 \
+    python3 "$NACME_SRC/tests/lab/faultproxy.py" --listen "127.0.0.1:$PROXY_PORT" \
         --cert "$LAB_DIR/ca/pebble.pem" --key "$LAB_DIR/ca/pebble.key" \
         --upstream "${LAB_ACME_URL%/dir}" --upstream-ca "$LAB_CA_BUNDLE" \
         --mode "$mode" --ready-file "$ready" --log "$LAB_DIR/proxy.log" "$@" &
     PROXY_PID=$!
     for _ in $(seq 100); do [ -s "$ready" ] && break; sleep 0.05; done
-    PROXY_URL="https://127.0.0.1:$(cat "$ready")/dir"
 }
 trap 'proxy_down; _lab_cleanup' EXIT
 
@@ -35,22 +38,25 @@ via_proxy() {
         --webroot "$LAB_WEBROOT" --agree-tos "$@"
 }
 snapshot() { find "$S" -printf '%p %s %T@\n' 2>/dev/null | sort; }
-one_line() { [ "$(printf "%s\n" "$T_OUTPUT" | wc -l)" = 1 ]; }
+one_line() { [ "$(printf "%s\n" "$OUT" | wc -l)" = 1 ]; }
 
-# A good certificate first: every failure below must leave it and the state dir untouched.
-t_ok "baseline certificate" lab_nacme --agree-tos issue -d base.example
+# A good certificate first, through a passing proxy so that the account at the proxy's URL exists:
+# every failure below must leave the state dir exactly as it is now.
+proxy_up pass
+t_ok "baseline certificate through the proxy" via_proxy issue -d base.example
 before=$(snapshot)
 
 expect_fail() { # expect_fail "what" PATTERN nacme-args...
     local what=$1 pat=$2
     shift 2
     t_status "$what: exit 1" 1 "$@"
+    OUT=$T_OUTPUT
     t_check "$what: one line" one_line
-    t_check "$what: names the cause ($pat)" 'printf "%s" "$T_OUTPUT" | grep -qE -- "$pat"'
+    t_check "$what: names the cause ($pat)" 'printf "%s" "$OUT" | grep -qE -- "$pat"'
     t_check "$what: state dir unchanged" '[ "$before" = "$(snapshot)" ]'
 }
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 expect_fail "unreachable server" "127.0.0.1:$port.*cannot reach" \
     "$NACME" --server "https://127.0.0.1:$port/dir" --state-dir "$S" --webroot "$LAB_WEBROOT" \
     --agree-tos issue -d base.example --force

@@ -5,7 +5,7 @@ set -u
 . "$NACME_SRC/tests/lab/lib.sh"
 
 help_opts() { { "$NACME" --help; "$NACME" issue --help; } | grep -oE -- '--[a-z][a-z-]*' | sort -u; }
-man_opts() { grep -oE '^\.(It|Op) Fl (-[a-z][a-z-]*|[a-z], Fl -[a-z][a-z-]*)' "$NACME_SRC/man/nacme.1" |
+man_opts() { grep -oE '^\.(It|Op) Fl (-[a-z][a-z-]*|[a-z] , Fl -[a-z][a-z-]*)' "$NACME_SRC/man/nacme.1" |
     grep -oE -- '-[a-z][a-z-]*$' | sed 's/^/-/' | sort -u; }
 conf_keys() { grep -oE 'CFG_(STR|BOOL|INT)\("[a-z_]+"' "$NACME_SRC/src/config.c" | grep -oE '"[a-z_]+"' | tr -d '"' | sort -u; }
 man_keys() { grep -oE '^\.It Ic [a-z_]+' "$NACME_SRC/man/nacme.conf.5" | awk '{print $3}' | sort -u; }

@@ -44,7 +44,7 @@ t_ok "--json on a no-op run" lab_nacme --json --agree-tos issue -d one.example
 t_check "reports unchanged and 0 requests" \
     'printf "%s" "$T_OUTPUT" | python3 -c "import json,sys; d=json.loads(sys.stdin.read().splitlines()[-1]); assert d[\"result\"]==\"unchanged\" and d[\"requests\"]==0, d"'
 
-t_ok "--force issues a new version" lab_nacme --agree-tos --force issue -d one.example
+t_ok "--force issues a new version" lab_nacme --agree-tos issue --force -d one.example
 t_check "live/one.example now points at version 2" \
     '[ "$(readlink "$S/live/one.example")" = ../archive/one.example/2 ]'
 t_check "version 1 is kept" '[ -f "$S/archive/one.example/1/cert.pem" ]'
