@@ -1,0 +1,924 @@
+/*
+ * store.c - the state directory: accounts, archived versions of each certificate and the live
+ * symlinks nginx reads. Layout and modes are described in store.h.
+ *
+ * Every name is resolved from the state directory's fd with O_NOFOLLOW, so a symlink planted inside
+ * the state directory is refused instead of followed. The one symlink that matters, live/NAME, is
+ * ours: it is read with readlinkat and checked to be "../archive/NAME/N", never followed blindly.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "safefile.h"
+
+#define STORE_FILE_MAX (1024 * 1024) /* every file we read back is far smaller */
+#define STORE_NAME_MAX 200
+#define STORE_VERSION_MAX 1000000 /* a renewal a day for a few thousand years */
+
+#define STORE_MODE_PRIVATE_DIR 0700
+#define STORE_MODE_PUBLIC_DIR 0755
+#define STORE_MODE_SECRET 0600
+#define STORE_MODE_PUBLIC 0644
+
+static const char *const store_private_files[] = {"privkey.pem"};
+static const char *const store_public_files[] = {"cert.pem", "chain.pem", "fullchain.pem"};
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+/* "STATE/..." for messages. */
+__attribute__((format(printf, 2, 3))) static char *store_path_new(const struct nacme_store *st,
+                                                                  const char *fmt, ...)
+{
+    char *tail = NULL, *path = NULL;
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vasprintf(&tail, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        goto out;
+    path = nacme_printf_new("%s/%s", st->path, tail);
+out:
+    if (n >= 0)
+        free(tail);
+    return path;
+}
+
+static enum nacme_err oom(struct nacme_ctx *ctx)
+{
+    return nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
+}
+
+/* O_DIRECTORY|O_NOFOLLOW on a symlink fails with ENOTDIR, not ELOOP; tell the two apart. */
+static bool is_symlink(int dirfd, const char *name)
+{
+    struct stat sb;
+
+    return fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(sb.st_mode);
+}
+
+/* Open an existing directory without following a symlink; NACME_E_NOTFOUND when missing. */
+static enum nacme_err dir_open(struct nacme_ctx *ctx, int dirfd, const char *name, int *fd,
+                               const char *what)
+{
+    enum nacme_err r = NACME_OK;
+    int saved;
+
+    *fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (*fd >= 0)
+        goto out;
+    saved = errno;
+    if (saved == ENOENT)
+        r = nacme_fail(ctx, NACME_E_NOTFOUND, "%s does not exist", what);
+    else if (saved == ELOOP || (saved == ENOTDIR && is_symlink(dirfd, name)))
+        r = nacme_fail(ctx, NACME_E_INVALID, "%s is a symbolic link; refusing to follow it", what);
+    else if (saved == ENOTDIR)
+        r = nacme_fail(ctx, NACME_E_INVALID, "%s is not a directory", what);
+    else
+        r = nacme_fail_errno(ctx, NACME_E_IO, "cannot open directory %s", what);
+out:
+    return r;
+}
+
+/* Open STATE/sub (accounts, archive or live), which store_open_new made. */
+static enum nacme_err subdir_open(struct nacme_ctx *ctx, const struct nacme_store *st,
+                                  const char *sub, int *fd)
+{
+    char *what = NULL;
+    enum nacme_err r;
+
+    *fd = -1;
+    if ((what = store_path_new(st, "%s", sub)) == NULL) {
+        r = oom(ctx);
+        goto out;
+    }
+    r = dir_open(ctx, st->dirfd, sub, fd, what);
+    /* Missing after store_open_new made it: somebody removed it, which is not "no such record". */
+    if (r == NACME_E_NOTFOUND)
+        r = ctx->err = NACME_E_IO;
+out:
+    free(what);
+    return r;
+}
+
+static void fd_close(int fd)
+{
+    if (fd >= 0)
+        close(fd);
+}
+
+static bool is_ascii_alnum(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+/* ---- opening ------------------------------------------------------------------------------ */
+
+/*
+ * mkdir -p of everything before the last component of path, each step relative to the previous
+ * directory's fd. Symlinks among the parents are followed (/var/lib may well be one); the state
+ * directory itself is not. *parentfd is AT_FDCWD for a relative path of one component.
+ */
+static enum nacme_err parents_make(struct nacme_ctx *ctx, const char *path, int *parentfd,
+                                   const char **base)
+{
+    const char *slash = strrchr(path, '/'), *p, *end;
+    char *comp = NULL, *prefix = NULL;
+    int fd = -1, nfd;
+    bool made;
+    enum nacme_err r = NACME_OK;
+
+    *parentfd = -1;
+    *base = NULL;
+    if (slash == NULL) {
+        *parentfd = AT_FDCWD;
+        *base = path;
+        goto out;
+    }
+    fd = open(path[0] == '/' ? "/" : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        r = nacme_fail_errno(ctx, NACME_E_IO, "cannot open the directory above %s", path);
+        goto out;
+    }
+    for (p = path; p < slash; p = end) {
+        while (*p == '/')
+            p++;
+        if ((end = strchr(p, '/')) == NULL || end > slash)
+            end = slash;
+        if (end == p)
+            continue;
+        free(comp);
+        free(prefix);
+        prefix = NULL;
+        if ((comp = nacme_strndup_new(p, (size_t)(end - p))) == NULL ||
+            (prefix = nacme_strndup_new(path, (size_t)(end - path))) == NULL) {
+            r = oom(ctx);
+            goto out;
+        }
+        made = mkdirat(fd, comp, STORE_MODE_PUBLIC_DIR) == 0;
+        if (!made && errno != EEXIST) {
+            r = nacme_fail_errno(ctx, NACME_E_IO, "cannot create directory %s", prefix);
+            goto out;
+        }
+        if ((nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+            r = nacme_fail_errno(ctx, NACME_E_IO, "cannot open directory %s", prefix);
+            goto out;
+        }
+        close(fd);
+        fd = nfd;
+        /* Only what we made ourselves: an existing parent's mode is the administrator's. */
+        if (made && fchmod(fd, STORE_MODE_PUBLIC_DIR) != 0) {
+            r = nacme_fail_errno(ctx, NACME_E_IO, "cannot set the mode of %s", prefix);
+            goto out;
+        }
+    }
+    *parentfd = fd;
+    fd = -1;
+    *base = slash + 1;
+out:
+    fd_close(fd);
+    free(comp);
+    free(prefix);
+    return r;
+}
+
+enum nacme_err store_open_new(struct nacme_ctx *ctx, const char *path, struct nacme_store **out)
+{
+    static const struct {
+        const char *name;
+        mode_t mode;
+    } subdirs[] = {
+        {"accounts", STORE_MODE_PRIVATE_DIR},
+        {"archive", STORE_MODE_PRIVATE_DIR},
+        {"live", STORE_MODE_PUBLIC_DIR},
+    };
+    struct nacme_store *st = NULL;
+    const char *base = NULL;
+    char *what = NULL;
+    size_t i, n;
+    int parentfd = -1, fd = -1;
+    enum nacme_err r;
+
+    *out = NULL;
+    if (path == NULL || path[0] == '\0') {
+        r = nacme_fail(ctx, NACME_E_CONFIG, "the state directory path is empty");
+        goto out;
+    }
+    if ((st = calloc(1, sizeof(*st))) == NULL || (st->path = nacme_strdup_new(path)) == NULL) {
+        r = oom(ctx);
+        goto out;
+    }
+    st->dirfd = -1;
+    /* "state/" would make O_NOFOLLOW follow a symlink at "state". */
+    for (n = strlen(st->path); n > 1 && st->path[n - 1] == '/'; n--)
+        st->path[n - 1] = '\0';
+    if ((r = parents_make(ctx, st->path, &parentfd, &base)) != NACME_OK ||
+        (r = safefile_mkdir_open(ctx, parentfd, base, STORE_MODE_PRIVATE_DIR, &st->dirfd,
+                                 st->path)) != NACME_OK)
+        goto out;
+    for (i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+        free(what);
+        if ((what = store_path_new(st, "%s", subdirs[i].name)) == NULL) {
+            r = oom(ctx);
+            goto out;
+        }
+        if ((r = safefile_mkdir_open(ctx, st->dirfd, subdirs[i].name, subdirs[i].mode, &fd,
+                                     what)) != NACME_OK)
+            goto out;
+        close(fd);
+        fd = -1;
+    }
+    *out = st;
+    st = NULL;
+out:
+    if (parentfd != AT_FDCWD)
+        fd_close(parentfd);
+    free(what);
+    store_free(st);
+    return r;
+}
+
+void store_free(struct nacme_store *st)
+{
+    if (st == NULL)
+        return;
+    fd_close(st->dirfd);
+    free(st->path);
+    free(st);
+}
+
+/* ---- names -------------------------------------------------------------------------------- */
+
+char *store_ca_id_new(const char *directory_url)
+{
+    const char *p;
+    char *id = NULL;
+    size_t i;
+
+    if (directory_url == NULL)
+        goto out;
+    /* Drop "scheme://" only at the start, where RFC 3986 allows a scheme. */
+    p = directory_url;
+    if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')) {
+        while (is_ascii_alnum(*p) || *p == '+' || *p == '-' || *p == '.')
+            p++;
+        directory_url = strncmp(p, "://", 3) == 0 ? p + 3 : directory_url;
+    }
+    if ((id = nacme_strdup_new(directory_url[0] != '\0' ? directory_url : "_")) == NULL)
+        goto out;
+    for (i = 0; id[i] != '\0'; i++)
+        if (!is_ascii_alnum(id[i]) && id[i] != '.' && id[i] != '-')
+            id[i] = '_';
+    /* The id becomes a directory name: never ".", "..", nor hidden like our temp files. */
+    if (id[0] == '.')
+        id[0] = '_';
+out:
+    return id;
+}
+
+bool store_name_valid(const char *name)
+{
+    size_t i;
+    bool ok = name != NULL && name[0] != '\0' && name[0] != '.' && name[0] != '-';
+
+    for (i = 0; ok && name[i] != '\0'; i++)
+        ok = i < STORE_NAME_MAX &&
+             (is_ascii_alnum(name[i]) || name[i] == '.' || name[i] == '_' || name[i] == '-');
+    return ok;
+}
+
+static enum nacme_err name_check(struct nacme_ctx *ctx, const char *name)
+{
+    char shown[80];
+
+    if (store_name_valid(name))
+        return NACME_OK;
+    nacme_sanitize(shown, sizeof(shown), name ? name : "", sizeof(shown));
+    return nacme_fail(ctx, NACME_E_INVALID,
+                      "certificate name \"%s\" must be 1-%d of [A-Za-z0-9._-], not starting with "
+                      "'.' or '-'",
+                      shown, STORE_NAME_MAX);
+}
+
+/* ---- JSON files --------------------------------------------------------------------------- */
+
+static enum nacme_err json_file_load(struct nacme_ctx *ctx, int dirfd, const char *name,
+                                     const char *what, json_t **out)
+{
+    json_error_t jerr;
+    json_t *root = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    enum nacme_err r;
+
+    *out = NULL;
+    if ((r = safefile_read_new(ctx, dirfd, name, STORE_FILE_MAX, &text, &len, what)) != NACME_OK)
+        goto out;
+    if ((root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
+        r = nacme_fail(ctx, NACME_E_INVALID, "%s:%d: %s", what, jerr.line, jerr.text);
+        goto out;
+    }
+    if (!json_is_object(root)) {
+        r = nacme_fail(ctx, NACME_E_INVALID, "%s: not a JSON object", what);
+        goto out;
+    }
+    *out = root;
+    root = NULL;
+out:
+    json_decref(root);
+    free(text);
+    return r;
+}
+
+static enum nacme_err json_file_save(struct nacme_ctx *ctx, int dirfd, const char *name,
+                                     const json_t *root, const char *what)
+{
+    char *text = NULL;
+    enum nacme_err r;
+
+    if ((text = json_dumps(root, JSON_INDENT(2))) == NULL) {
+        r = nacme_fail(ctx, NACME_E_NOMEM, "cannot encode %s", what);
+        goto out;
+    }
+    r = safefile_write(ctx, dirfd, name, text, strlen(text), STORE_MODE_SECRET, what);
+out:
+    free(text);
+    return r;
+}
+
+static enum nacme_err json_string_get(struct nacme_ctx *ctx, json_t *root, const char *field,
+                                      const char **val, const char *what)
+{
+    enum nacme_err r = NACME_OK;
+
+    *val = NULL;
+    if (json_unpack(root, "{s:s}", field, val) != 0)
+        r = nacme_fail(ctx, NACME_E_INVALID, "%s: field %s missing or not a string", what, field);
+    return r;
+}
+
+/* ---- accounts ----------------------------------------------------------------------------- */
+
+/* accounts/CA_ID, made when create is set; *what is its path for messages. */
+static enum nacme_err account_dir_open(struct nacme_ctx *ctx, const struct nacme_store *st,
+                                       const char *directory_url, bool create, int *fd,
+                                       char **what)
+{
+    char *id = NULL, *path = NULL;
+    int accfd = -1;
+    enum nacme_err r;
+
+    *fd = -1;
+    *what = NULL;
+    if ((id = store_ca_id_new(directory_url)) == NULL ||
+        (path = store_path_new(st, "accounts/%s", id)) == NULL) {
+        r = oom(ctx);
+        goto out;
+    }
+    if ((r = subdir_open(ctx, st, "accounts", &accfd)) != NACME_OK)
+        goto out;
+    if (create)
+        r = safefile_mkdir_open(ctx, accfd, id, STORE_MODE_PRIVATE_DIR, fd, path);
+    else
+        r = dir_open(ctx, accfd, id, fd, path);
+    if (r != NACME_OK)
+        goto out;
+    *what = path;
+    path = NULL;
+out:
+    fd_close(accfd);
+    free(id);
+    free(path);
+    return r;
+}
+
+enum nacme_err store_account_load_new(struct nacme_ctx *ctx, struct nacme_store *st,
+                                      const char *directory_url, char **key_pem, size_t *key_len,
+                                      char **url)
+{
+    char *dirpath = NULL, *keypath = NULL, *recpath = NULL, *key = NULL, *u = NULL;
+    const char *rec_dir = NULL, *rec_url = NULL;
+    json_t *rec = NULL;
+    size_t klen = 0;
+    int fd = -1;
+    enum nacme_err r;
+
+    *key_pem = NULL;
+    *key_len = 0;
+    *url = NULL;
+    if ((r = account_dir_open(ctx, st, directory_url, false, &fd, &dirpath)) != NACME_OK)
+        goto out;
+    if ((keypath = nacme_printf_new("%s/account.key", dirpath)) == NULL ||
+        (recpath = nacme_printf_new("%s/account.json", dirpath)) == NULL) {
+        r = oom(ctx);
+        goto out;
+    }
+    if ((r = safefile_read_new(ctx, fd, "account.key", STORE_FILE_MAX, &key, &klen, keypath)) !=
+        NACME_OK)
+        goto out;
+    r = json_file_load(ctx, fd, "account.json", recpath, &rec);
+    if (r == NACME_E_NOTFOUND) {
+        /* A key saved before the CA answered: the account is not registered yet. */
+        r = NACME_OK;
+    } else if (r == NACME_OK) {
+        if ((r = json_string_get(ctx, rec, "directory", &rec_dir, recpath)) != NACME_OK)
+            goto out;
+        /* Two URLs can map to one CA_ID ("a/b" and "a_b"); never hand one CA's key to another. */
+        if (strcmp(rec_dir, directory_url) != 0) {
+            r = nacme_fail(ctx, NACME_E_INVALID, "%s belongs to %s, not to %s", recpath, rec_dir,
+                           directory_url);
+            goto out;
+        }
+        if (json_unpack(rec, "{s?:s}", "url", &rec_url) != 0) {
+            r = nacme_fail(ctx, NACME_E_INVALID, "%s: field url not a string", recpath);
+            goto out;
+        }
+        if (rec_url != NULL && (u = nacme_strdup_new(rec_url)) == NULL) {
+            r = oom(ctx);
+            goto out;
+        }
+    } else {
+        goto out;
+    }
+    *key_pem = key;
+    key = NULL;
+    *key_len = klen;
+    *url = u;
+    u = NULL;
+out:
+    fd_close(fd);
+    nacme_secret_free(key, klen);
+    json_decref(rec);
+    free(u);
+    free(dirpath);
+    free(keypath);
+    free(recpath);
+    return r;
+}
+
+enum nacme_err store_account_save(struct nacme_ctx *ctx, struct nacme_store *st,
+                                  const char *directory_url, const char *key_pem, size_t key_len,
+                                  const char *url)
+{
+    char *dirpath = NULL, *keypath = NULL, *recpath = NULL;
+    json_t *rec = NULL;
+    int fd = -1;
+    enum nacme_err r;
+
+    if ((r = account_dir_open(ctx, st, directory_url, true, &fd, &dirpath)) != NACME_OK)
+        goto out;
+    if ((keypath = nacme_printf_new("%s/account.key", dirpath)) == NULL ||
+        (recpath = nacme_printf_new("%s/account.json", dirpath)) == NULL) {
+        r = oom(ctx);
+        goto out;
+    }
+    /* The key first: a record must never name an account whose key is not on disk. */
+    if (key_pem != NULL && (r = safefile_write(ctx, fd, "account.key", key_pem, key_len,
+                                               STORE_MODE_SECRET, keypath)) != NACME_OK)
+        goto out;
+    if ((rec = json_pack("{s:s, s:s*}", "directory", directory_url, "url", url)) == NULL) {
+        r = nacme_fail(ctx, NACME_E_INVALID, "cannot encode %s", recpath);
+        goto out;
+    }
+    r = json_file_save(ctx, fd, "account.json", rec, recpath);
+out:
+    fd_close(fd);
+    json_decref(rec);
+    free(dirpath);
+    free(keypath);
+    free(recpath);
+    return r;
+}
+
+/* ---- lineages ----------------------------------------------------------------------------- */
+
+static const struct {
+    const char *field;
+    size_t offset;
+} lineage_strings[] = {
+    {"name", offsetof(struct store_lineage, name)},
+    {"key_type", offsetof(struct store_lineage, key_type)},
+    {"server", offsetof(struct store_lineage, server)},
+    {"challenge", offsetof(struct store_lineage, challenge)},
+    {"webroot", offsetof(struct store_lineage, webroot)},
+};
+
+static char **lineage_string(struct store_lineage *lin, size_t i)
+{
+    return (char **)(void *)((char *)lin + lineage_strings[i].offset);
+}
+
+void store_lineage_free(struct store_lineage *lin)
+{
+    size_t i;
+
+    if (lin == NULL)
+        return;
+    for (i = 0; i < sizeof(lineage_strings) / sizeof(lineage_strings[0]); i++)
+        free(*lineage_string(lin, i));
+    for (i = 0; i < lin->ndomains; i++)
+        free(lin->domains[i]);
+    free(lin->domains);
+    free(lin);
+}
+
+/* "1".."STORE_VERSION_MAX" without sign, spaces or leading zeros; 0 if s is anything else. */
+static int version_parse(const char *s)
+{
+    int v = 0;
+
+    if (*s < '1' || *s > '9')
+        return 0;
+    for (; *s >= '0' && *s <= '9'; s++)
+        if ((v = v * 10 + (*s - '0')) > STORE_VERSION_MAX)
+            return 0;
+    return *s == '\0' ? v : 0;
+}
+
+/*
+ * The version live/NAME points at, 0 when there is no such link. Anything but a link of the exact
+ * form "../archive/NAME/N" is refused: it is not ours and we will not read keys through it.
+ */
+static enum nacme_err live_version(struct nacme_ctx *ctx, const struct nacme_store *st,
+                                   const char *name, int *version)
+{
+    char target[512];
+    char *what = NULL, *prefix = NULL;
+    size_t plen;
+    ssize_t n;
+    int livefd = -1;
+    enum nacme_err r;
+
+    *version = 0;
+    if ((what = store_path_new(st, "live/%s", name)) == NULL ||
+        (prefix = nacme_printf_new("../archive/%s/", name)) == NULL) {
+        r = oom(ctx);
+        goto out;
+    }
+    if ((r = subdir_open(ctx, st, "live", &livefd)) != NACME_OK)
+        goto out;
+    if ((n = readlinkat(livefd, name, target, sizeof(target) - 1)) < 0) {
+        if (errno == EINVAL)
+            r = nacme_fail(ctx, NACME_E_INVALID, "%s is not a symbolic link", what);
+        else if (errno != ENOENT)
+            r = nacme_fail_errno(ctx, NACME_E_IO, "cannot read the link %s", what);
+        goto out;
+    }
+    target[n] = '\0';
+    plen = strlen(prefix);
+    if ((size_t)n == sizeof(target) - 1 || strncmp(target, prefix, plen) != 0 ||
+        (*version = version_parse(target + plen)) == 0) {
+        nacme_sanitize(target, sizeof(target), target, sizeof(target));
+        r = nacme_fail(ctx, NACME_E_INVALID, "%s points at %s, not at %sN", what, target, prefix);
+        goto out;
+    }
+out:
+    fd_close(livefd);
+    free(what);
+    free(prefix);
+    return r;
+}
+
+/* The fields of lineage.json into lin; every type checked, the name against the directory's. */
+static enum nacme_err lineage_decode(struct nacme_ctx *ctx, json_t *root, const char *name,
+                                     struct store_lineage *lin, const char *what)
+{
+    json_t *domains = NULL;
+    json_int_t version = 0;
+    const char *s = NULL;
+    size_t i;
+    enum nacme_err r = NACME_OK;
+
+    for (i = 0; i < sizeof(lineage_strings) / sizeof(lineage_strings[0]); i++) {
+        if ((r = json_string_get(ctx, root, lineage_strings[i].field, &s, what)) != NACME_OK)
+            goto out;
+        if ((*lineage_string(lin, i) = nacme_strdup_new(s)) == NULL) {
+            r = oom(ctx);
+            goto out;
+        }
+    }
+    if (!store_name_valid(lin->name) || strcmp(lin->name, name) != 0) {
+        r = nacme_fail(ctx, NACME_E_INVALID, "%s: field name is not \"%s\"", what, name);
+        goto out;
+    }
+    if (json_unpack(root, "{s:o}", "domains", &domains) != 0 || !json_is_array(domains) ||
+        json_array_size(domains) == 0) {
+        r = nacme_fail(ctx, NACME_E_INVALID, "%s: field domains missing or not a non-empty array",
+                       what);
+        goto out;
+    }
+    if ((lin->domains = calloc(json_array_size(domains), sizeof(*lin->domains))) == NULL) {
+        r = oom(ctx);
+        goto out;
+    }
+    for (i = 0; i < json_array_size(domains); i++) {
+        if (json_unpack(json_array_get(domains, i), "s", &s) != 0) {
+            r = nacme_fail(ctx, NACME_E_INVALID, "%s: domains[%zu] is not a string", what, i);
+            goto out;
+        }
+        if ((lin->domains[i] = nacme_strdup_new(s)) == NULL) {
+            r = oom(ctx);
+            goto out;
+        }
+        lin->ndomains++;
+    }
+    if (json_unpack(root, "{s:I}", "version", &version) != 0) {
+        r = nacme_fail(ctx, NACME_E_INVALID, "%s: field version missing or not an integer", what);
+        goto out;
+    }
+    if (version < 0 || version > STORE_VERSION_MAX) {
+        r = nacme_fail(ctx, NACME_E_INVALID, "%s: version %lld is out of range", what,
+                       (long long)version);
+        goto out;
+    }
+    lin->version = (int)version;
+out:
+    return r;
+}
+
+enum nacme_err store_lineage_load_new(struct nacme_ctx *ctx, struct nacme_store *st,
+                                      const char *name, struct store_lineage **out)
+{
+    struct store_lineage *lin = NULL;
+    char *dirpath = NULL, *what = NULL;
+    json_t *root = NULL;
+    int archfd = -1, namefd = -1, live = 0;
+    enum nacme_err r;
+
+    *out = NULL;
+    if ((r = name_check(ctx, name)) != NACME_OK)
+        goto out;
+    if ((dirpath = store_path_new(st, "archive/%s", name)) == NULL ||
+        (what = store_path_new(st, "archive/%s/lineage.json", name)) == NULL ||
+        (lin = calloc(1, sizeof(*lin))) == NULL) {
+        r = oom(ctx);
+        goto out;
+    }
+    if ((r = subdir_open(ctx, st, "archive", &archfd)) != NACME_OK ||
+        (r = dir_open(ctx, archfd, name, &namefd, dirpath)) != NACME_OK ||
+        (r = json_file_load(ctx, namefd, "lineage.json", what, &root)) != NACME_OK ||
+        (r = lineage_decode(ctx, root, name, lin, what)) != NACME_OK ||
+        (r = live_version(ctx, st, name, &live)) != NACME_OK)
+        goto out;
+    /*
+     * lineage.json is written after live/NAME is switched, so a crash in between leaves it one
+     * version behind. The link is what nginx serves, hence the truth.
+     */
+    if (live != 0 && live != lin->version) {
+        nacme_verbose(ctx, "%s says version %d, live/%s points at %d; using %d", what,
+                      lin->version, name, live, live);
+        lin->version = live;
+    }
+    *out = lin;
+    lin = NULL;
+out:
+    fd_close(archfd);
+    fd_close(namefd);
+    json_decref(root);
+    store_lineage_free(lin);
+    free(dirpath);
+    free(what);
+    return r;
+}
+
+/* lineage.json's content for lin at version; validated before anything is installed. */
+static enum nacme_err lineage_encode(struct nacme_ctx *ctx, const struct store_lineage *lin,
+                                     int version, json_t **out, const char *what)
+{
+    json_t *domains = NULL, *root = NULL;
+    size_t i;
+    enum nacme_err r = NACME_OK;
+
+    *out = NULL;
+    if (lin->ndomains == 0 || (domains = json_array()) == NULL) {
+        r = nacme_fail(ctx, NACME_E_INVALID, "cannot encode %s: no domains", what);
+        goto out;
+    }
+    for (i = 0; i < lin->ndomains; i++) {
+        /* json_string refuses NULL and invalid UTF-8. */
+        if (json_array_append_new(domains, json_string(lin->domains[i])) != 0) {
+            r = nacme_fail(ctx, NACME_E_INVALID, "cannot encode %s: domain %zu", what, i);
+            goto out;
+        }
+    }
+    root = json_pack("{s:s, s:O, s:s, s:s, s:s, s:s, s:I}", "name", lin->name, "domains", domains,
+                     "key_type", lin->key_type, "server", lin->server, "challenge",
+                     lin->challenge, "webroot", lin->webroot, "version", (json_int_t)version);
+    if (root == NULL) {
+        r = nacme_fail(ctx, NACME_E_INVALID, "cannot encode %s: a field is missing", what);
+        goto out;
+    }
+    *out = root;
+    root = NULL;
+out:
+    json_decref(domains);
+    json_decref(root);
+    return r;
+}
+
+/*
+ * Make archive/NAME/N for the first free N >= first. A directory left by a crash is never reused:
+ * it may hold half of a key, and nothing here can tell which half.
+ */
+static enum nacme_err version_dir_make(struct nacme_ctx *ctx, const struct nacme_store *st,
+                                       int namefd, const char *name, int first, int *version,
+                                       int *fd)
+{
+    char num[16];
+    char *what = NULL;
+    bool made = false;
+    int v, saved = 0;
+    enum nacme_err r = NACME_OK;
+
+    *version = 0;
+    *fd = -1;
+    for (v = first; v <= STORE_VERSION_MAX; v++) {
+        snprintf(num, sizeof(num), "%d", v);
+        if ((made = mkdirat(namefd, num, STORE_MODE_PRIVATE_DIR) == 0) || errno != EEXIST)
+            break;
+    }
+    saved = errno;
+    if ((what = store_path_new(st, "archive/%s/%d", name, v)) == NULL) {
+        r = oom(ctx);
+        goto out;
+    }
+    if (v > STORE_VERSION_MAX) {
+        r = nacme_fail(ctx, NACME_E_IO, "%s: no version number left", what);
+        goto out;
+    }
+    if (!made) {
+        errno = saved;
+        r = nacme_fail_errno(ctx, NACME_E_IO, "cannot create directory %s", what);
+        goto out;
+    }
+    if ((r = safefile_mkdir_open(ctx, namefd, num, STORE_MODE_PRIVATE_DIR, fd, what)) != NACME_OK)
+        goto out;
+    *version = v;
+out:
+    free(what);
+    return r;
+}
+
+/* Undo a version that never went live; what cannot be removed is skipped by the next install. */
+static void version_dir_remove(int namefd, int version, int fd)
+{
+    char num[16];
+    size_t i;
+
+    for (i = 0; i < sizeof(store_private_files) / sizeof(store_private_files[0]); i++)
+        unlinkat(fd, store_private_files[i], 0);
+    for (i = 0; i < sizeof(store_public_files) / sizeof(store_public_files[0]); i++)
+        unlinkat(fd, store_public_files[i], 0);
+    snprintf(num, sizeof(num), "%d", version);
+    unlinkat(namefd, num, AT_REMOVEDIR);
+}
+
+/* The four files of one version, the private key first so a certificate is never there alone. */
+static enum nacme_err version_files_write(struct nacme_ctx *ctx, const struct nacme_store *st,
+                                          int fd, const char *name, int version,
+                                          const char *const pub[], const char *key_pem,
+                                          size_t key_len)
+{
+    char *what = NULL;
+    size_t i;
+    enum nacme_err r = NACME_OK;
+
+    if ((what = store_path_new(st, "archive/%s/%d/%s", name, version,
+                               store_private_files[0])) == NULL) {
+        r = oom(ctx);
+        goto out;
+    }
+    if ((r = safefile_write(ctx, fd, store_private_files[0], key_pem, key_len, STORE_MODE_SECRET,
+                            what)) != NACME_OK)
+        goto out;
+    for (i = 0; i < sizeof(store_public_files) / sizeof(store_public_files[0]); i++) {
+        free(what);
+        if ((what = store_path_new(st, "archive/%s/%d/%s", name, version,
+                                   store_public_files[i])) == NULL) {
+            r = oom(ctx);
+            goto out;
+        }
+        if ((r = safefile_write(ctx, fd, store_public_files[i], pub[i], strlen(pub[i]),
+                                STORE_MODE_PUBLIC, what)) != NACME_OK)
+            goto out;
+    }
+out:
+    free(what);
+    return r;
+}
+
+enum nacme_err store_lineage_install(struct nacme_ctx *ctx, struct nacme_store *st,
+                                     struct store_lineage *lin, const char *cert_pem,
+                                     const char *chain_pem, const char *fullchain_pem,
+                                     const char *key_pem, size_t key_len)
+{
+    const char *pub[] = {cert_pem, chain_pem, fullchain_pem};
+    char *namepath = NULL, *jsonpath = NULL, *livepath = NULL, *target = NULL;
+    json_t *root = NULL;
+    int archfd = -1, namefd = -1, vfd = -1, livefd = -1, version = 0;
+    bool live = false;
+    enum nacme_err r;
+
+    if ((r = name_check(ctx, lin->name)) != NACME_OK)
+        goto out;
+    if (lin->version < 0 || lin->version >= STORE_VERSION_MAX || cert_pem == NULL ||
+        chain_pem == NULL || fullchain_pem == NULL || key_pem == NULL) {
+        r = nacme_fail(ctx, NACME_E_INVALID, "%s: nothing to install or version %d out of range",
+                       lin->name, lin->version);
+        goto out;
+    }
+    if ((namepath = store_path_new(st, "archive/%s", lin->name)) == NULL ||
+        (jsonpath = store_path_new(st, "archive/%s/lineage.json", lin->name)) == NULL ||
+        (livepath = store_path_new(st, "live/%s", lin->name)) == NULL) {
+        r = oom(ctx);
+        goto out;
+    }
+    if ((r = subdir_open(ctx, st, "archive", &archfd)) != NACME_OK ||
+        (r = subdir_open(ctx, st, "live", &livefd)) != NACME_OK ||
+        (r = safefile_mkdir_open(ctx, archfd, lin->name, STORE_MODE_PRIVATE_DIR, &namefd,
+                                 namepath)) != NACME_OK ||
+        (r = version_dir_make(ctx, st, namefd, lin->name, lin->version + 1, &version, &vfd)) !=
+            NACME_OK)
+        goto out;
+    if ((target = nacme_printf_new("../archive/%s/%d", lin->name, version)) == NULL) {
+        r = oom(ctx);
+        goto out;
+    }
+    /* Encode before the switch so that a lineage we could not record never goes live. */
+    if ((r = lineage_encode(ctx, lin, version, &root, jsonpath)) != NACME_OK ||
+        (r = version_files_write(ctx, st, vfd, lin->name, version, pub, key_pem, key_len)) !=
+            NACME_OK ||
+        (r = safefile_fsync_dir(ctx, namefd, namepath)) != NACME_OK ||
+        (r = safefile_symlink(ctx, livefd, target, lin->name, livepath)) != NACME_OK)
+        goto out;
+    live = true;
+    lin->version = version;
+    /*
+     * The new version is live and nginx may already serve it, so failing now would report an
+     * install that happened. Loading trusts live/NAME over a stale lineage.json, and a missing
+     * one only means the next run issues again.
+     */
+    if (json_file_save(ctx, namefd, "lineage.json", root, jsonpath) != NACME_OK) {
+        nacme_info(ctx, "warning: %s (version %d is live all the same)", ctx->errmsg, version);
+        ctx->err = NACME_OK;
+        ctx->errmsg[0] = '\0';
+    }
+out:
+    if (vfd >= 0 && !live)
+        version_dir_remove(namefd, version, vfd);
+    fd_close(vfd);
+    fd_close(namefd);
+    fd_close(archfd);
+    fd_close(livefd);
+    json_decref(root);
+    free(namepath);
+    free(jsonpath);
+    free(livepath);
+    free(target);
+    return r;
+}
+
+enum nacme_err store_live_cert_new(struct nacme_ctx *ctx, struct nacme_store *st, const char *name,
+                                   char **cert_pem)
+{
+    char num[16];
+    char *what = NULL;
+    int archfd = -1, namefd = -1, vfd = -1, version = 0;
+    enum nacme_err r;
+
+    *cert_pem = NULL;
+    if ((r = name_check(ctx, name)) != NACME_OK ||
+        (r = live_version(ctx, st, name, &version)) != NACME_OK)
+        goto out;
+    if ((what = store_path_new(st, "live/%s/cert.pem", name)) == NULL) {
+        r = oom(ctx);
+        goto out;
+    }
+    if (version == 0) {
+        r = nacme_fail(ctx, NACME_E_NOTFOUND, "%s does not exist", what);
+        goto out;
+    }
+    /* The link's target, resolved here one O_NOFOLLOW step at a time instead of by the kernel. */
+    snprintf(num, sizeof(num), "%d", version);
+    if ((r = subdir_open(ctx, st, "archive", &archfd)) != NACME_OK ||
+        (r = dir_open(ctx, archfd, name, &namefd, what)) != NACME_OK ||
+        (r = dir_open(ctx, namefd, num, &vfd, what)) != NACME_OK)
+        goto out;
+    r = safefile_read_new(ctx, vfd, "cert.pem", STORE_FILE_MAX, cert_pem, NULL, what);
+out:
+    fd_close(vfd);
+    fd_close(namefd);
+    fd_close(archfd);
+    free(what);
+    return r;
+}
