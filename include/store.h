@@ -4,7 +4,8 @@
  *   STATE/                         0700
  *     accounts/CA_ID/              0700  CA_ID = store_ca_id(directory URL)
  *       account.key                0600  PEM private key of the ACME account
- *       account.json               0600  {"url": ..., "directory": ..., "contact": [...]}
+ *       account.json               0600  {"directory": ..., "url": ...}; url absent before
+ *                                        the CA knows the key
  *     archive/NAME/                0700
  *       lineage.json               0600  what is needed to repeat the order (see struct)
  *       N/{cert,chain,fullchain}.pem  0644, N/privkey.pem 0600, N/ itself 0700
@@ -38,7 +39,8 @@ char *store_ca_id_new(const char *directory_url);
 bool store_name_valid(const char *name);
 
 /* The account for a CA. *key_pem is wiped and freed by the caller with nacme_secret_free(). *url is
- * NULL when the key exists but no account URL was recorded yet. NACME_E_NOTFOUND: no account key. */
+ * NULL when the key exists but no account URL was recorded yet. NACME_E_NOTFOUND: no account key.
+ * NACME_E_INVALID when account.json records another directory URL with the same CA_ID. */
 enum nacme_err store_account_load_new(struct nacme_ctx *ctx, struct nacme_store *st,
                                       const char *directory_url, char **key_pem, size_t *key_len,
                                       char **url);
@@ -59,15 +61,18 @@ struct store_lineage {
     int version;     /* N of the version live/NAME points at; 0 before the first install */
 };
 
-/* NACME_E_NOTFOUND when there is no such lineage. */
+/* NACME_E_NOTFOUND when there is no such lineage. version is the one live/NAME points at when
+ * that differs from lineage.json's (a crash between the switch and writing lineage.json). */
 enum nacme_err store_lineage_load_new(struct nacme_ctx *ctx, struct nacme_store *st,
                                       const char *name, struct store_lineage **out);
 void store_lineage_free(struct store_lineage *lin);
 
-/* Install a new version: archive/NAME/N+1/ with the four files, lineage.json (version N+1), then
- * live/NAME switched to it with one rename. Every file goes through safefile_write. On failure the
- * previous version stays live and the half-written N+1 directory is removed. lin->version is
- * updated on success. key_pem is not modified. */
+/* Install a new version: archive/NAME/N+1/ with the four files (N+2... when a crash left N+1
+ * behind: an existing version directory is never written into), live/NAME switched to it with one
+ * rename, then lineage.json (version N+1). Every file goes through safefile_write. On failure
+ * before the switch the previous version stays live and the half-written directory is removed;
+ * a failure to write lineage.json after the switch is only a warning, since loading trusts the
+ * live link over lineage.json. lin->version is updated on success. key_pem is not modified. */
 enum nacme_err store_lineage_install(struct nacme_ctx *ctx, struct nacme_store *st,
                                      struct store_lineage *lin, const char *cert_pem,
                                      const char *chain_pem, const char *fullchain_pem,

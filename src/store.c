@@ -151,12 +151,12 @@ static enum nacme_err parents_make(struct nacme_ctx *ctx, const char *path, int 
         goto out;
     }
     for (p = path; p < slash; p = end) {
-        while (*p == '/')
+        while (p < slash && *p == '/')
             p++;
-        if ((end = strchr(p, '/')) == NULL || end > slash)
-            end = slash;
-        if (end == p)
-            continue;
+        if (p == slash)
+            break;
+        /* Never NULL: there is a '/' at slash, after p. */
+        end = strchr(p, '/');
         free(comp);
         free(prefix);
         prefix = NULL;
@@ -222,6 +222,12 @@ enum nacme_err store_open_new(struct nacme_ctx *ctx, const char *path, struct na
     /* "state/" would make O_NOFOLLOW follow a symlink at "state". */
     for (n = strlen(st->path); n > 1 && st->path[n - 1] == '/'; n--)
         st->path[n - 1] = '\0';
+    /* "/" or "STATE/.." would put mode 0700 on a directory that is not ours. */
+    base = strrchr(st->path, '/') ? strrchr(st->path, '/') + 1 : st->path;
+    if (base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+        r = nacme_fail(ctx, NACME_E_CONFIG, "the state directory %s must end in a name", path);
+        goto out;
+    }
     if ((r = parents_make(ctx, st->path, &parentfd, &base)) != NACME_OK ||
         (r = safefile_mkdir_open(ctx, parentfd, base, STORE_MODE_PRIVATE_DIR, &st->dirfd,
                                  st->path)) != NACME_OK)

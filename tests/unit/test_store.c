@@ -170,8 +170,8 @@ static void test_open_layout(void **state)
         umask(umasks[u]);
         snprintf(rel, sizeof(rel), "u%zu", u);
         assert_int_equal(mkdir(at(f, path, sizeof(path), rel), 0755), 0);
-        /* A trailing slash must not change what is made or how it is opened. */
-        snprintf(rel, sizeof(rel), "u%zu/a/b/state/", u);
+        /* Doubled and trailing slashes must not change what is made or how it is opened. */
+        snprintf(rel, sizeof(rel), "u%zu//a/./b//state//", u);
         st = (struct nacme_store *)(uintptr_t)1;
         assert_int_equal(store_open_new(&f->ctx, at(f, path, sizeof(path), rel), &st), NACME_OK);
         assert_non_null(st);
@@ -245,6 +245,36 @@ static void test_open_refusals(void **state)
     }
     assert_int_equal(store_open_new(&f->ctx, "", &st), NACME_E_CONFIG);
     assert_null(st);
+    assert_int_equal(chmod(f->dir, 0755), 0);
+    snprintf(path, sizeof(path), "%s/x/..", f->dir);
+    assert_int_equal(store_open_new(&f->ctx, path, &st), NACME_E_CONFIG);
+    assert_null(st);
+    assert_int_equal(mode_of(f, "."), 0755);
+    assert_false(exists(f, "x"));
+    assert_int_equal(store_open_new(&f->ctx, "/", &st), NACME_E_CONFIG);
+    assert_string_equal(f->ctx.errmsg, "the state directory / must end in a name");
+}
+
+/* A relative path is taken from the working directory, one component or several. */
+static void test_open_relative(void **state)
+{
+    static const char *const paths[] = {"state", "rel/a/state"};
+    struct fixture *f = *state;
+    char cwd[512], rel[64];
+    size_t i;
+
+    assert_non_null(getcwd(cwd, sizeof(cwd)));
+    assert_int_equal(chdir(f->dir), 0);
+    for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        assert_int_equal(store_open_new(&f->ctx, paths[i], &f->st), NACME_OK);
+        store_free(f->st);
+        f->st = NULL;
+        snprintf(rel, sizeof(rel), "%s/live", paths[i]);
+        assert_int_equal(mode_of(f, paths[i]), 0700);
+        assert_int_equal(mode_of(f, rel), 0755);
+    }
+    assert_int_equal(mode_of(f, "rel/a"), 0755);
+    assert_int_equal(chdir(cwd), 0);
 }
 
 /* ---- names --------------------------------------------------------------------------------- */
@@ -854,6 +884,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_open_layout, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_open_existing, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_open_refusals, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_open_relative, fixture_setup, fixture_teardown),
         cmocka_unit_test(test_ca_id),
         cmocka_unit_test(test_name_valid),
         cmocka_unit_test_setup_teardown(test_account_roundtrip, fixture_setup, fixture_teardown),
