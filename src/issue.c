@@ -15,7 +15,7 @@
 #include "renew.h"
 #include "store.h"
 
-#define POLL_FIRST_MS 20   /* Pebble and most CAs validate within tens of milliseconds */
+#define POLL_FIRST_MS 10   /* Pebble and most CAs validate within tens of milliseconds */
 #define POLL_MAX_MS 2000
 #define RETRY_AFTER_MAX_S 60
 
@@ -309,12 +309,20 @@ static enum nacme_err finalize(struct issue_job *j, char **chain, size_t *len)
     size_t derlen = 0;
     enum nacme_err r;
 
-    if ((r = order_wait(j, "ready", "the order to become ready")) != NACME_OK)
-        goto out;
     if ((r = csr_der_new(j->ctx, j->cert_key, j->req->names, j->req->nnames, &der, &derlen)) !=
-            NACME_OK ||
-        (r = acme_order_finalize(j->acme, j->order, der, derlen)) != NACME_OK ||
-        (r = order_wait(j, "valid", "the certificate")) != NACME_OK)
+        NACME_OK)
+        goto out;
+    /* Every authorization is valid now, so the order is ready at the CA even though our copy
+     * still says pending: finalize at once, and only wait for "ready" if the CA disagrees. */
+    r = acme_order_finalize(j->acme, j->order, der, derlen);
+    if (r == NACME_E_ACME && acme_problem_is(j->acme->problem, "orderNotReady")) {
+        nacme_verbose(j->ctx, "%s: order not ready yet; waiting for it", j->name);
+        if ((r = acme_order_refresh(j->acme, j->order)) != NACME_OK ||
+            (r = order_wait(j, "ready", "the order to become ready")) != NACME_OK)
+            goto out;
+        r = acme_order_finalize(j->acme, j->order, der, derlen);
+    }
+    if (r != NACME_OK || (r = order_wait(j, "valid", "the certificate")) != NACME_OK)
         goto out;
     if (j->order->certificate == NULL) {
         r = nacme_fail(j->ctx, NACME_E_PROTO, "%s: valid order without a certificate URL",
