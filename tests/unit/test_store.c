@@ -67,7 +67,9 @@ static int fixture_teardown(void **state)
 /* f->dir/rel, in a buffer of the caller's. */
 static const char *at(const struct fixture *f, char *buf, size_t size, const char *rel)
 {
-    snprintf(buf, size, "%s/%s", f->dir, rel);
+    int n = snprintf(buf, size, "%s/%s", f->dir, rel);
+
+    assert_true(n > 0 && (size_t)n < size);
     return buf;
 }
 
