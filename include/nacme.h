@@ -30,6 +30,7 @@ enum nacme_err {
     NACME_E_TIMEOUT,  /* a deadline passed */
     NACME_E_INVALID,  /* invalid input: a name, a token, a certificate that does not match */
     NACME_E_NOTFOUND, /* a file or record that does not exist */
+    NACME_E_INTERRUPTED, /* SIGINT, SIGTERM or SIGHUP arrived; the run was wound down cleanly */
     NACME_E_MAX
 };
 
@@ -48,6 +49,16 @@ struct nacme_ctx {
 };
 
 void nacme_ctx_init(struct nacme_ctx *ctx);
+
+/* Termination signals are blocked for the whole run (nacme_signals_block) so that no handler and
+ * no global flag is needed: long waits ask nacme_interrupted(), or sleep with nacme_sleep_ms(), and
+ * a pending signal unwinds the run through the normal cleanup paths (tokens removed, temp files
+ * unlinked, the previous certificate left live). */
+void nacme_signals_block(void);
+/* The pending termination signal, or 0. */
+int nacme_interrupted(void);
+/* Sleep ms milliseconds unless a termination signal arrives first; returns that signal or 0. */
+int nacme_sleep_ms(long ms);
 const char *nacme_strerror(enum nacme_err e);
 /* The documented exit status for an error: 0 success, 2 usage/configuration, 1 anything else. */
 int nacme_exit_status(enum nacme_err e);

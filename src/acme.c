@@ -270,6 +270,16 @@ out:
     return r;
 }
 
+/* {"key": value} as compact JSON text. */
+static char *json_dumps_new_bool(const char *key, bool value)
+{
+    json_t *o = json_pack("{s:b}", key, value);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+    json_decref(o);
+    return text;
+}
+
 /* Refuse early, with the fix, what the CA would refuse anyway. */
 static enum nacme_err account_preflight(struct acme_client *c, const struct acme_account_opts *o)
 {
@@ -329,7 +339,11 @@ enum nacme_err acme_account_ensure(struct acme_client *c, EVP_PKEY *key,
     }
     if (!o->key_is_new) {
         /* A key without a recorded URL may already have an account: ask before creating. */
-        r = account_post(c, "{\"onlyReturnExisting\":true}", url);
+        if ((payload = json_dumps_new_bool("onlyReturnExisting", true)) == NULL)
+            return nacme_fail(c->ctx, NACME_E_NOMEM, "out of memory");
+        r = account_post(c, payload, url);
+        free(payload);
+        payload = NULL;
         if (r == NACME_OK || !acme_problem_is(c->problem, "accountDoesNotExist"))
             goto found;
     }

@@ -389,6 +389,7 @@ int cli_main(int argc, char **argv)
     enum nacme_err r;
 
     nacme_ctx_init(&ctx);
+    nacme_signals_block();
     st.ctx = &ctx;
     if ((r = parse_options(&st, argc, argv, NULL)) != NACME_OK)
         goto out;

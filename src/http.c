@@ -28,6 +28,19 @@ struct transfer {
     bool too_many_headers;
 };
 
+/* libcurl calls this about once a second and on every bit of progress: a pending termination
+ * signal aborts the transfer so that the run can unwind and clean up. */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)arg;
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return nacme_interrupted() != 0;
+}
+
 enum nacme_err http_new(struct nacme_ctx *ctx, const struct http_options *opt,
                         struct nacme_http **out)
 {
@@ -48,6 +61,8 @@ enum nacme_err http_new(struct nacme_ctx *ctx, const struct http_options *opt,
     c |= curl_easy_setopt(h->curl, CURLOPT_SSL_VERIFYHOST, 2L);
     c |= curl_easy_setopt(h->curl, CURLOPT_USERAGENT, NACME_USER_AGENT);
     c |= curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
+    c |= curl_easy_setopt(h->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+    c |= curl_easy_setopt(h->curl, CURLOPT_NOPROGRESS, 0L);
     c |= curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS,
                           opt->connect_timeout_ms ? opt->connect_timeout_ms : 10000L);
     c |= curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, opt->timeout_ms ? opt->timeout_ms : 30000L);
@@ -211,6 +226,9 @@ static enum nacme_err map_curl_error(struct nacme_ctx *ctx, CURLcode c, const ch
         return nacme_fail(ctx, NACME_E_PROTO, "%s: response has more than %d headers; refusing it",
                           url, HTTP_MAX_HEADERS);
     switch (c) {
+    case CURLE_ABORTED_BY_CALLBACK:
+        return nacme_fail(ctx, NACME_E_INTERRUPTED, "%s: interrupted by %s", url,
+                          strsignal(nacme_interrupted()));
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_CERTPROBLEM:

@@ -1,7 +1,6 @@
 /* issue.c - one certificate from account to live/: the steps of RFC 8555 §7 in order. */
 #include "issue.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -51,7 +50,7 @@ static enum nacme_err poll_wait(struct issue_job *j, long *delay_ms, long retry_
                                 const char *what)
 {
     long wait = *delay_ms, left = ms_until(&j->deadline);
-    struct timespec ts;
+    int sig;
 
     if (retry_after_s > 0)
         wait = (retry_after_s > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : retry_after_s) * 1000;
@@ -60,10 +59,9 @@ static enum nacme_err poll_wait(struct issue_job *j, long *delay_ms, long retry_
                           j->name, j->req->timeout_s, what);
     if (wait > left)
         wait = left;
-    ts.tv_sec = wait / 1000;
-    ts.tv_nsec = (wait % 1000) * 1000000;
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
+    if ((sig = nacme_sleep_ms(wait)) != 0)
+        return nacme_fail(j->ctx, NACME_E_INTERRUPTED, "%s: interrupted by %s waiting for %s",
+                          j->name, strsignal(sig), what);
     *delay_ms = *delay_ms * 2 > POLL_MAX_MS ? POLL_MAX_MS : *delay_ms * 2;
     return NACME_OK;
 }

@@ -2,11 +2,63 @@
 #include "nacme.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+
+static void termination_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGHUP);
+}
+
+void nacme_signals_block(void)
+{
+    sigset_t set;
+
+    termination_signals(&set);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
+int nacme_interrupted(void)
+{
+    sigset_t pending;
+
+    if (sigpending(&pending) != 0)
+        return 0;
+    if (sigismember(&pending, SIGINT) == 1)
+        return SIGINT;
+    if (sigismember(&pending, SIGTERM) == 1)
+        return SIGTERM;
+    if (sigismember(&pending, SIGHUP) == 1)
+        return SIGHUP;
+    return 0;
+}
+
+int nacme_sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    sigset_t set;
+    int sig;
+
+    if ((sig = nacme_interrupted()) != 0)
+        return sig;
+    termination_signals(&set);
+    /* sigtimedwait consumes the signal; it stays "interrupted" for our caller through the return
+     * value, and we raise it again so that later checks see it too. */
+    sig = sigtimedwait(&set, NULL, &ts);
+    if (sig > 0) {
+        raise(sig);
+        return sig;
+    }
+    return 0;
+}
 
 static const char *const err_names[NACME_E_MAX] = {
     [NACME_OK] = "success",
@@ -22,6 +74,7 @@ static const char *const err_names[NACME_E_MAX] = {
     [NACME_E_TIMEOUT] = "timed out",
     [NACME_E_INVALID] = "invalid input",
     [NACME_E_NOTFOUND] = "not found",
+    [NACME_E_INTERRUPTED] = "interrupted",
 };
 
 void nacme_ctx_init(struct nacme_ctx *ctx)

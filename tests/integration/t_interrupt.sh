@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# A run interrupted by SIGINT or SIGTERM while it waits on the CA unwinds cleanly: exit 1 with one
+# line saying so, the http-01 token removed from the webroot, no temp files, the previous
+# certificate still live. The wait is made long by a fault proxy delaying the challenge request.
+set -u
+. "$NACME_SRC/tests/lab/lib.sh"
+lab_up LAB_AUTHZREUSE=0
+S=$LAB_DIR/state
+PROXY_PID=""
+PROXY_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PROXY_URL="https://127.0.0.1:$PROXY_PORT/dir"
+proxy_down() { [ -z "$PROXY_PID" ] || { kill "$PROXY_PID"; wait "$PROXY_PID"; PROXY_PID=""; } 2>/dev/null; }
+proxy_up() {
+    proxy_down
+    rm -f "$LAB_DIR/proxy.port"
+    python3 "$NACME_SRC/tests/lab/faultproxy.py" --listen "127.0.0.1:$PROXY_PORT" \
+        --cert "$LAB_DIR/ca/pebble.pem" --key "$LAB_DIR/ca/pebble.key" \
+        --upstream "${LAB_ACME_URL%/dir}" --upstream-ca "$LAB_CA_BUNDLE" \
+        --ready-file "$LAB_DIR/proxy.port" "$@" &
+    PROXY_PID=$!
+    for _ in $(seq 100); do [ -s "$LAB_DIR/proxy.port" ] && break; sleep 0.05; done
+}
+trap 'proxy_down; _lab_cleanup' EXIT
+via_proxy() {
+    "$NACME" --server "$PROXY_URL" --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$S" \
+        --webroot "$LAB_WEBROOT" --agree-tos "$@"
+}
+tokens() { ls -A "$LAB_WEBROOT/.well-known/acme-challenge" 2>/dev/null; }
+
+proxy_up --mode pass
+t_ok "baseline certificate" via_proxy issue -d sig.example
+before=$(find "$S" -printf '%p %s %T@\n' | sort)
+
+# interrupt SIGNAL: start a forced renewal whose challenge request hangs, wait until its token is in
+# the webroot, send SIGNAL, and collect exit status and output.
+interrupt() {
+    local sig=$1 out=$LAB_DIR/out.$1 pid start
+    proxy_up --mode delay --match '/chalZ/' --delay 60
+    # bash starts background jobs with SIGINT ignored; give nacme the default disposition back.
+    python3 -c 'import os,signal,sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])' \
+        "$NACME" --server "$PROXY_URL" --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$S" \
+        --webroot "$LAB_WEBROOT" --agree-tos issue -d sig.example --force >"$out" 2>&1 &
+    pid=$!
+    for _ in $(seq 200); do [ -n "$(tokens)" ] && break; sleep 0.02; done
+    TOKEN_SEEN=$(tokens)
+    sleep 0.2
+    start=$(date +%s%N)
+    kill "-$sig" "$pid"
+    wait "$pid"
+    STATUS=$?
+    ELAPSED_MS=$((($(date +%s%N) - start) / 1000000))
+    OUT=$(cat "$out")
+}
+for sig in INT TERM; do
+    interrupt $sig
+    t_check "SIG$sig: the token was in the webroot before the signal" '[ -n "$TOKEN_SEEN" ]'
+    t_check "SIG$sig: exit status 1 (got $STATUS)" '[ "$STATUS" = 1 ]'
+    t_check "SIG$sig: stopped within 3 s (took $ELAPSED_MS ms)" '[ "$ELAPSED_MS" -lt 3000 ]'
+    t_check "SIG$sig: one line saying it was interrupted" \
+        '[ "$(printf "%s\n" "$OUT" | grep -c "^nacme: .*interrupted")" = 1 ]'
+    t_check "SIG$sig: the token was removed" '[ -z "$(tokens)" ]'
+    t_check "SIG$sig: the state dir is unchanged" '[ "$before" = "$(find "$S" -printf "%p %s %T@\n" | sort)" ]'
+done
+t_done
