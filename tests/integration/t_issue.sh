@@ -62,4 +62,26 @@ t_check "the key is RSA 2048" \
 t_ok "--cert-name names the lineage" lab_nacme --agree-tos issue --cert-name site1 -d site1.example -d alias.example
 t_check "live/site1 exists" '[ -f "$S/live/site1/fullchain.pem" ]'
 t_check "the account was reused: one account for the CA" '[ "$(ls "$S/accounts" | wc -l)" = 1 ]'
+
+# An existing RSA account key (say, moved from another client) signs with RS256; a key without a
+# recorded URL finds its account with onlyReturnExisting instead of creating a second one.
+ca_id=$(ls "$S/accounts")
+R=$LAB_DIR/rsa-state
+mkdir -p "$R/accounts/$ca_id" && chmod 700 "$R" "$R/accounts" "$R/accounts/$ca_id"
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$R/accounts/$ca_id/account.key" 2>/dev/null
+chmod 600 "$R/accounts/$ca_id/account.key"
+rsa_nacme() { "$NACME" --server "$LAB_ACME_URL" --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$R" --webroot "$LAB_WEBROOT" --agree-tos "$@"; }
+t_ok "an existing RSA account key is used (RS256)" rsa_nacme -vv issue -d rsa-account.example
+t_check "it asked for an existing account, then created one: two newAccount requests" \
+    '[ "$(printf "%s" "$T_OUTPUT" | grep -c "^POST .*/sign-me-up ")" = 2 ]'
+t_check "the account URL was recorded" 'grep -q "\"url\"" "$R/accounts/$ca_id/account.json"'
+url1=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$R/accounts/$ca_id/account.json")
+python3 - "$R/accounts/$ca_id/account.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1])); d.pop("url"); json.dump(d, open(sys.argv[1], "w"))
+PY
+t_ok "the same key without a recorded URL" rsa_nacme -vv issue -d rsa-account2.example
+t_check "one newAccount request (the lookup)" '[ "$(printf "%s" "$T_OUTPUT" | grep -c "^POST .*/sign-me-up ")" = 1 ]'
+t_check "finds the same account (onlyReturnExisting)" \
+    '[ "$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[\"url\"])" "$R/accounts/$ca_id/account.json")" = "$url1" ]'
 t_done
