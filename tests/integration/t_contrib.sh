@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# contrib/nginx snippets are valid nginx configuration and serve what nacme writes: a private nginx
+# on a free loopback port includes them, and a token written by nacme's layout is fetched back.
+set -u
+. "$NACME_SRC/tests/lab/lib.sh"
+D=$(mktemp -d "${TMPDIR:-/tmp}/nacme-contrib.XXXXXX")
+chmod 755 "$D"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+NGX="nginx -p $D/ -c $D/nginx.conf -e $D/error.log"
+trap '$NGX -s stop 2>/dev/null; sleep 0.2; rm -rf "$D"' EXIT
+mkdir -p "$D/snippets" "$D/webroot/.well-known/acme-challenge" "$D/live/example.com"
+sed "s|/var/www/nacme|$D/webroot|" "$NACME_SRC/contrib/nginx/nacme-acme-challenge.conf" >"$D/snippets/nacme-acme-challenge.conf"
+sed "s|/var/lib/nacme|$D|" "$NACME_SRC/contrib/nginx/nacme-ssl.conf.example" >"$D/snippets/nacme-ssl-example.com.conf"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=example.com \
+    -keyout "$D/live/example.com/privkey.pem" -out "$D/live/example.com/fullchain.pem" 2>/dev/null
+cat >"$D/nginx.conf" <<CONF
+pid $D/nginx.pid;
+error_log $D/error.log;
+events {}
+http {
+    access_log off;
+    client_body_temp_path $D/tmp; proxy_temp_path $D/tmp; fastcgi_temp_path $D/tmp;
+    uwsgi_temp_path $D/tmp; scgi_temp_path $D/tmp;
+    server {
+        listen 127.0.0.1:$PORT;
+        server_name example.com;
+        include $D/snippets/nacme-acme-challenge.conf;
+        location ~ /\. { deny all; }
+        location / { return 301 https://\$host\$request_uri; }
+    }
+    server {
+        listen 127.0.0.1:0 ssl;
+        server_name example.com;
+        include $D/snippets/nacme-ssl-example.com.conf;
+    }
+}
+CONF
+sed -i "s|listen 127.0.0.1:0 ssl|listen 127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])') ssl|" "$D/nginx.conf"
+t_ok "nginx -t accepts both snippets" $NGX -t
+t_ok "nginx starts" $NGX
+printf 'tok.thumb' >"$D/webroot/.well-known/acme-challenge/tok" && chmod 644 "$D/webroot/.well-known/acme-challenge/tok"
+t_check "a token is served as text/plain despite a deny-dotfiles regex location" \
+    '[ "$(curl -s -D - -o "$D/body" "http://127.0.0.1:$PORT/.well-known/acme-challenge/tok" | tr -d "\r" | grep -i "^content-type:")" = "Content-Type: text/plain" ] && [ "$(cat "$D/body")" = tok.thumb ]'
+t_check "a missing token is a 404, not the redirect" \
+    '[ "$(curl -s -o /dev/null -w "%{http_code}" "http://127.0.0.1:$PORT/.well-known/acme-challenge/none")" = 404 ]'
+t_done
