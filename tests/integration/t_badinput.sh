@@ -6,37 +6,7 @@ set -u
 . "$NACME_SRC/tests/lab/lib.sh"
 lab_up
 S=$LAB_DIR/state
-PROXY_PID=""
-
-proxy_down() {
-    [ -n "$PROXY_PID" ] || return 0
-    kill "$PROXY_PID" 2>/dev/null
-    wait "$PROXY_PID" 2>/dev/null
-    PROXY_PID=""
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# One port for every proxy of this test: the CA's URL, hence its account, stays the same.
-PROXY_PORT=$(free_port)
-PROXY_URL="https://127.0.0.1:$PROXY_PORT/dir"
-# proxy_up MODE [faultproxy options]: a fault proxy in front of Pebble at $PROXY_URL.
-proxy_up() {
-    local mode=$1 ready=$LAB_DIR/proxy.port
-    shift
-    proxy_down
-    rm -f "$ready"
-    python3 "$NACME_SRC/tests/lab/faultproxy.py" --listen "127.0.0.1:$PROXY_PORT" \
-        --cert "$LAB_DIR/ca/pebble.pem" --key "$LAB_DIR/ca/pebble.key" \
-        --upstream "${LAB_ACME_URL%/dir}" --upstream-ca "$LAB_CA_BUNDLE" \
-        --mode "$mode" --ready-file "$ready" --log "$LAB_DIR/proxy.log" "$@" &
-    PROXY_PID=$!
-    for _ in $(seq 100); do [ -s "$ready" ] && break; sleep 0.05; done
-}
-trap 'proxy_down; _lab_cleanup' EXIT
-
-via_proxy() {
-    "$NACME" --server "$PROXY_URL" --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$S" \
-        --webroot "$LAB_WEBROOT" --agree-tos "$@"
-}
+via_proxy() { proxy_nacme --agree-tos "$@"; }
 snapshot() { find "$S" -printf '%p %s %T@\n' 2>/dev/null | sort; }
 one_line() { [ "$(printf "%s\n" "$OUT" | wc -l)" = 1 ]; }
 

@@ -6,28 +6,10 @@ set -u
 . "$NACME_SRC/tests/lab/lib.sh"
 lab_up LAB_AUTHZREUSE=0
 S=$LAB_DIR/state
-PROXY_PID=""
-PROXY_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-PROXY_URL="https://127.0.0.1:$PROXY_PORT/dir"
-proxy_down() { [ -z "$PROXY_PID" ] || { kill "$PROXY_PID"; wait "$PROXY_PID"; PROXY_PID=""; } 2>/dev/null; }
-proxy_up() {
-    proxy_down
-    rm -f "$LAB_DIR/proxy.port"
-    python3 "$NACME_SRC/tests/lab/faultproxy.py" --listen "127.0.0.1:$PROXY_PORT" \
-        --cert "$LAB_DIR/ca/pebble.pem" --key "$LAB_DIR/ca/pebble.key" \
-        --upstream "${LAB_ACME_URL%/dir}" --upstream-ca "$LAB_CA_BUNDLE" \
-        --ready-file "$LAB_DIR/proxy.port" "$@" &
-    PROXY_PID=$!
-    for _ in $(seq 100); do [ -s "$LAB_DIR/proxy.port" ] && break; sleep 0.05; done
-}
-trap 'proxy_down; _lab_cleanup' EXIT
-via_proxy() {
-    "$NACME" --server "$PROXY_URL" --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$S" \
-        --webroot "$LAB_WEBROOT" --agree-tos "$@"
-}
+via_proxy() { proxy_nacme --agree-tos "$@"; }
 tokens() { ls -A "$LAB_WEBROOT/.well-known/acme-challenge" 2>/dev/null; }
 
-proxy_up --mode pass
+proxy_up pass
 t_ok "baseline certificate" via_proxy issue -d sig.example
 before=$(find "$S" -printf '%p %s %T@\n' | sort)
 
@@ -35,7 +17,7 @@ before=$(find "$S" -printf '%p %s %T@\n' | sort)
 # the webroot, send SIGNAL, and collect exit status and output.
 interrupt() {
     local sig=$1 out=$LAB_DIR/out.$1 pid start
-    proxy_up --mode delay --match '/chalZ/' --delay 60
+    proxy_up delay --match '/chalZ/' --delay 60
     # bash starts background jobs with SIGINT ignored; give nacme the default disposition back.
     python3 -c 'import os,signal,sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])' \
         "$NACME" --server "$PROXY_URL" --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$S" \

@@ -33,6 +33,7 @@ T_STATUS=0
 _LAB_TMP=""
 
 _lab_cleanup() {
+    proxy_down
     [ -n "$_LAB_TMP" ] || return 0
     bash "$LAB_SH" stop "$_LAB_TMP"
     if [ "${NACME_KEEP:-0}" = 1 ]; then
@@ -81,6 +82,44 @@ lab_serve() {
 lab_nacme() {
     "$NACME" --server "$LAB_ACME_URL" --ca-bundle "$LAB_CA_BUNDLE" \
         --state-dir "$LAB_DIR/state" --webroot "$LAB_WEBROOT" "$@"
+}
+
+# A fault proxy (tests/lab/faultproxy.py) in front of the lab's Pebble. Every proxy of one test
+# listens on the same port, so the CA's URL, and with it nacme's account, stays the same across
+# proxy_up calls. proxy_up MODE [faultproxy options]; PROXY_URL is the directory through it; the
+# lab's cleanup stops it.
+PROXY_PID=""
+PROXY_PORT=""
+PROXY_URL=""
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+proxy_up() {
+    local mode=$1 ready=$LAB_DIR/proxy.port
+    shift
+    proxy_down
+    [ -n "$PROXY_PORT" ] || PROXY_PORT=$(free_port)
+    PROXY_URL="https://127.0.0.1:$PROXY_PORT/dir"
+    rm -f "$ready"
+    python3 "$NACME_SRC/tests/lab/faultproxy.py" --listen "127.0.0.1:$PROXY_PORT" \
+        --cert "$LAB_DIR/ca/pebble.pem" --key "$LAB_DIR/ca/pebble.key" \
+        --upstream "${LAB_ACME_URL%/dir}" --upstream-ca "$LAB_CA_BUNDLE" \
+        --mode "$mode" --ready-file "$ready" --log "$LAB_DIR/proxy.log" "$@" &
+    PROXY_PID=$!
+    for _ in $(seq 100); do [ -s "$ready" ] && return 0; sleep 0.05; done
+    echo "Bail out! the fault proxy did not start (mode $mode)"
+    exit 1
+}
+proxy_down() {
+    [ -n "$PROXY_PID" ] || return 0
+    kill "$PROXY_PID" 2>/dev/null
+    wait "$PROXY_PID" 2>/dev/null
+    PROXY_PID=""
+}
+# nacme through the fault proxy, with the lab's trust, state dir and webroot.
+proxy_nacme() {
+    "$NACME" --server "$PROXY_URL" --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$LAB_DIR/state" \
+        --webroot "$LAB_WEBROOT" "$@"
 }
 
 # Runs "$@" with its output captured into T_OUTPUT and its status into T_STATUS.
