@@ -1,6 +1,8 @@
 /*
- * http.h - the only code that talks to the network: one libcurl handle per CA, so that every
- * request reuses one connection and one TLS session. Everything the server controls is capped.
+ * http.h - the only code that talks to the network. One struct nacme_http per CA, shared by every
+ * order of a run: http_request may be called from several threads at once, and all of them share
+ * one connection (HTTP/2 when the CA offers it), one TLS session and one load of the trust anchors.
+ * Everything the server controls is capped.
  */
 #ifndef NACME_HTTP_H
 #define NACME_HTTP_H
@@ -34,7 +36,7 @@ enum nacme_err http_new(struct nacme_ctx *ctx, const struct http_options *opt,
                         struct nacme_http **out);
 void http_free(struct nacme_http *h);
 
-/* One request. body may be NULL (then no body is sent; a POST with NULL body is not allowed);
+/* One request, blocking the calling thread until it is done. body may be NULL (then no body is sent; a POST with NULL body is not allowed);
  * accept may be NULL. On transport failure returns NACME_E_NET/TLS/TIMEOUT/PROTO naming the URL;
  * any HTTP status is a success here: the caller judges it. The response is reset first. */
 enum nacme_err http_request(struct nacme_ctx *ctx, struct nacme_http *h, const char *method,
@@ -42,7 +44,7 @@ enum nacme_err http_request(struct nacme_ctx *ctx, struct nacme_http *h, const c
                             const char *accept, struct http_response *resp);
 void http_response_clear(struct http_response *resp);
 /* Number of requests sent through h so far (for -v and the benchmark). */
-unsigned http_request_count(const struct nacme_http *h);
+unsigned http_request_count(struct nacme_http *h);
 
 /* The URL of the first Link header with the given rel (e.g. "up", "alternate"); NULL if none. */
 char *http_link_new(const struct http_response *resp, const char *rel);

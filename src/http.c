@@ -1,7 +1,16 @@
-/* http.c - libcurl behind a narrow interface: https only, verification on, no redirects, caps. */
+/*
+ * http.c - libcurl behind a narrow interface: https only, verification on, no redirects, caps.
+ *
+ * One network thread drives one libcurl multi handle for the whole run. Callers (one per order in
+ * a batch) hand it a transfer and sleep until it is done, so every request of every order shares
+ * one connection to the CA (HTTP/2 streams when the CA offers HTTP/2, kept-alive HTTP/1.1
+ * connections otherwise), one TLS session and one load of the CA's trust anchors.
+ */
 #include "http.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -11,13 +20,9 @@
 
 #define HTTP_MAX_HEADERS 100
 #define HTTP_MAX_LINKS 16
-
-struct nacme_http {
-    CURL *curl;
-    size_t max_body;
-    unsigned requests;
-    bool allow_http;
-};
+#define HTTP_MAX_HOST_CONNECTIONS 4 /* HTTP/1.1 only: HTTP/2 multiplexes over one */
+#define HTTP_POLL_MS 250            /* how often a pending signal is noticed mid-transfer */
+#define HTTP_IDLE_MAX 64            /* easy handles kept for reuse */
 
 /* What the callbacks see during one transfer. */
 struct transfer {
@@ -28,8 +33,36 @@ struct transfer {
     bool too_many_headers;
 };
 
-/* libcurl calls this about once a second and on every bit of progress: a pending termination
- * signal aborts the transfer so that the run can unwind and clean up. */
+/* One request handed to the network thread. */
+struct http_xfer {
+    CURL *easy;
+    struct transfer t;
+    CURLcode result;
+    bool done;
+    struct http_xfer *next;
+};
+
+struct nacme_http {
+    CURLM *multi;
+    CURLSH *share;
+    char *ca_bundle;
+    long connect_timeout_ms;
+    long timeout_ms;
+    size_t max_body;
+    bool allow_http;
+    pthread_mutex_t lock; /* guards everything below */
+    pthread_cond_t done;  /* broadcast when a transfer completes */
+    struct http_xfer *queue;
+    bool stopping;
+    bool thread_started;
+    pthread_t thread;
+    unsigned requests;
+    CURL *idle[HTTP_IDLE_MAX];
+    size_t nidle;
+};
+
+/* libcurl calls this several times a second while a transfer runs: a pending termination signal
+ * aborts the transfer so that the run can unwind and clean up. */
 static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
 {
@@ -41,45 +74,161 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
     return nacme_interrupted() != 0;
 }
 
+/* ---- the network thread ----------------------------------------------------------------- */
+
+static void xfer_complete(struct nacme_http *h, CURL *easy, CURLcode result)
+{
+    struct http_xfer *x = NULL;
+
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+    curl_multi_remove_handle(h->multi, easy);
+    pthread_mutex_lock(&h->lock);
+    x->result = result;
+    x->done = true;
+    pthread_cond_broadcast(&h->done);
+    pthread_mutex_unlock(&h->lock);
+}
+
+static void *net_main(void *arg)
+{
+    struct nacme_http *h = arg;
+    struct http_xfer *x;
+    CURLMsg *msg;
+    int running, left;
+    size_t inflight = 0;
+    bool stop;
+
+    for (;;) {
+        pthread_mutex_lock(&h->lock);
+        while ((x = h->queue) != NULL) {
+            h->queue = x->next;
+            if (curl_multi_add_handle(h->multi, x->easy) == CURLM_OK) {
+                inflight++;
+            } else {
+                x->result = CURLE_OUT_OF_MEMORY;
+                x->done = true;
+                pthread_cond_broadcast(&h->done);
+            }
+        }
+        stop = h->stopping;
+        pthread_mutex_unlock(&h->lock);
+        if (stop && inflight == 0)
+            break;
+        curl_multi_perform(h->multi, &running);
+        while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            xfer_complete(h, msg->easy_handle, msg->data.result);
+            inflight--;
+        }
+        curl_multi_poll(h->multi, NULL, 0, HTTP_POLL_MS, NULL);
+    }
+    return NULL;
+}
+
+/* ---- set-up ----------------------------------------------------------------------------- */
+
+static CURL *easy_new(struct nacme_http *h)
+{
+    CURL *e = curl_easy_init();
+    CURLcode c = CURLE_OK;
+
+    if (e == NULL)
+        return NULL;
+    c |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, h->allow_http ? "https,http" : "https");
+    c |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    c |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    c |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    c |= curl_easy_setopt(e, CURLOPT_USERAGENT, NACME_USER_AGENT);
+    c |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    c |= curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+    c |= curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+    c |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms);
+    c |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, h->timeout_ms);
+    c |= curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->max_body);
+    /* A CA that answers with gzip still gets its body capped after decoding. */
+    c |= curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    c |= curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    /* Wait for the connection in progress rather than open another: it may multiplex. */
+    c |= curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    c |= curl_easy_setopt(e, CURLOPT_SHARE, h->share);
+    if (h->ca_bundle != NULL)
+        c |= curl_easy_setopt(e, CURLOPT_CAINFO, h->ca_bundle);
+    if (c != CURLE_OK) {
+        curl_easy_cleanup(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* An easy handle from the idle list, or a new one. */
+static CURL *easy_get(struct nacme_http *h)
+{
+    CURL *e = NULL;
+
+    pthread_mutex_lock(&h->lock);
+    if (h->nidle > 0)
+        e = h->idle[--h->nidle];
+    pthread_mutex_unlock(&h->lock);
+    return e != NULL ? e : easy_new(h);
+}
+
+static void easy_put(struct nacme_http *h, CURL *e)
+{
+    pthread_mutex_lock(&h->lock);
+    if (h->nidle < HTTP_IDLE_MAX) {
+        h->idle[h->nidle++] = e;
+        e = NULL;
+    }
+    pthread_mutex_unlock(&h->lock);
+    if (e != NULL)
+        curl_easy_cleanup(e);
+}
+
 enum nacme_err http_new(struct nacme_ctx *ctx, const struct http_options *opt,
                         struct nacme_http **out)
 {
     struct nacme_http *h = NULL;
+    CURLMcode mc = CURLM_OK;
+    CURLSHcode sc = CURLSHE_OK;
     enum nacme_err r = NACME_E_NOMEM;
-    CURLcode c = CURLE_OK;
+    int err;
 
     *out = NULL;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return nacme_fail(ctx, NACME_E_NET, "cannot initialise libcurl");
-    if ((h = calloc(1, sizeof(*h))) == NULL || (h->curl = curl_easy_init()) == NULL)
+    if ((h = calloc(1, sizeof(*h))) == NULL)
         goto out;
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_cond_init(&h->done, NULL);
     h->max_body = opt->max_body ? opt->max_body : 1024 * 1024;
     h->allow_http = opt->allow_http;
-    c |= curl_easy_setopt(h->curl, CURLOPT_PROTOCOLS_STR, opt->allow_http ? "https,http" : "https");
-    c |= curl_easy_setopt(h->curl, CURLOPT_FOLLOWLOCATION, 0L);
-    c |= curl_easy_setopt(h->curl, CURLOPT_SSL_VERIFYPEER, 1L);
-    c |= curl_easy_setopt(h->curl, CURLOPT_SSL_VERIFYHOST, 2L);
-    c |= curl_easy_setopt(h->curl, CURLOPT_USERAGENT, NACME_USER_AGENT);
-    c |= curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
-    c |= curl_easy_setopt(h->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-    c |= curl_easy_setopt(h->curl, CURLOPT_NOPROGRESS, 0L);
-    c |= curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS,
-                          opt->connect_timeout_ms ? opt->connect_timeout_ms : 10000L);
-    c |= curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, opt->timeout_ms ? opt->timeout_ms : 30000L);
-    c |= curl_easy_setopt(h->curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->max_body);
-    /* A CA that answers with gzip still gets its body capped after decoding. */
-    c |= curl_easy_setopt(h->curl, CURLOPT_ACCEPT_ENCODING, "");
-    if (opt->ca_bundle != NULL)
-        c |= curl_easy_setopt(h->curl, CURLOPT_CAINFO, opt->ca_bundle);
-    if (c != CURLE_OK) {
+    h->connect_timeout_ms = opt->connect_timeout_ms ? opt->connect_timeout_ms : 10000L;
+    h->timeout_ms = opt->timeout_ms ? opt->timeout_ms : 30000L;
+    if ((opt->ca_bundle != NULL && (h->ca_bundle = nacme_strdup_new(opt->ca_bundle)) == NULL) ||
+        (h->multi = curl_multi_init()) == NULL || (h->share = curl_share_init()) == NULL)
+        goto out;
+    /* Only the network thread runs transfers, so the share needs no lock callbacks. */
+    sc |= curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    sc |= curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    mc |= curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    mc |= curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                            (long)HTTP_MAX_HOST_CONNECTIONS);
+    if (sc != CURLSHE_OK || mc != CURLM_OK) {
         r = nacme_fail(ctx, NACME_E_NET, "cannot configure libcurl");
         goto out;
     }
+    if ((err = pthread_create(&h->thread, NULL, net_main, h)) != 0) {
+        errno = err;
+        r = nacme_fail_errno(ctx, NACME_E_NOMEM, "cannot start the network thread");
+        goto out;
+    }
+    h->thread_started = true;
     *out = h;
     h = NULL;
     r = NACME_OK;
 out:
-    if (r == NACME_E_NOMEM)
+    if (r == NACME_E_NOMEM && ctx->err == NACME_OK)
         nacme_fail(ctx, r, "out of memory setting up HTTP");
     http_free(h);
     return r;
@@ -87,16 +236,37 @@ out:
 
 void http_free(struct nacme_http *h)
 {
+    size_t i;
+
     if (h == NULL)
         return;
-    if (h->curl)
-        curl_easy_cleanup(h->curl);
+    if (h->thread_started) {
+        pthread_mutex_lock(&h->lock);
+        h->stopping = true;
+        pthread_mutex_unlock(&h->lock);
+        curl_multi_wakeup(h->multi);
+        pthread_join(h->thread, NULL);
+    }
+    for (i = 0; i < h->nidle; i++)
+        curl_easy_cleanup(h->idle[i]);
+    if (h->multi)
+        curl_multi_cleanup(h->multi);
+    if (h->share)
+        curl_share_cleanup(h->share);
+    pthread_cond_destroy(&h->done);
+    pthread_mutex_destroy(&h->lock);
+    free(h->ca_bundle);
     free(h);
 }
 
-unsigned http_request_count(const struct nacme_http *h)
+unsigned http_request_count(struct nacme_http *h)
 {
-    return h->requests;
+    unsigned n;
+
+    pthread_mutex_lock(&h->lock);
+    n = h->requests;
+    pthread_mutex_unlock(&h->lock);
+    return n;
 }
 
 void http_response_clear(struct http_response *resp)
@@ -245,67 +415,107 @@ static enum nacme_err map_curl_error(struct nacme_ctx *ctx, CURLcode c, const ch
     }
 }
 
+/* Hand x to the network thread and sleep until it is done. */
+static CURLcode run_transfer(struct nacme_http *h, struct http_xfer *x)
+{
+    pthread_mutex_lock(&h->lock);
+    h->requests++;
+    x->next = h->queue;
+    h->queue = x;
+    pthread_mutex_unlock(&h->lock);
+    curl_multi_wakeup(h->multi);
+    pthread_mutex_lock(&h->lock);
+    while (!x->done)
+        pthread_cond_wait(&h->done, &h->lock);
+    pthread_mutex_unlock(&h->lock);
+    return x->result;
+}
+
+static enum nacme_err headers_new(const char *content_type, const char *accept,
+                                  struct curl_slist **out)
+{
+    const char *names[] = {"Content-Type", "Accept"}, *values[] = {content_type, accept};
+    struct curl_slist *hdrs = NULL, *tmp;
+    char *line;
+    size_t i;
+
+    *out = NULL;
+    for (i = 0; i < 2; i++) {
+        if (values[i] == NULL)
+            continue;
+        if ((line = nacme_printf_new("%s: %s", names[i], values[i])) == NULL)
+            goto fail;
+        tmp = curl_slist_append(hdrs, line);
+        free(line);
+        if (tmp == NULL)
+            goto fail;
+        hdrs = tmp;
+    }
+    *out = hdrs;
+    return NACME_OK;
+fail:
+    curl_slist_free_all(hdrs);
+    return NACME_E_NOMEM;
+}
+
+static void set_method(CURL *e, const char *method, const char *body)
+{
+    if (strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(method, "POST") == 0 && body != NULL) {
+        curl_easy_setopt(e, CURLOPT_NOBODY, 0L);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+    } else {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    }
+}
+
 enum nacme_err http_request(struct nacme_ctx *ctx, struct nacme_http *h, const char *method,
                             const char *url, const char *body, const char *content_type,
                             const char *accept, struct http_response *resp)
 {
-    struct transfer t = {.resp = resp, .max_body = h->max_body};
-    struct curl_slist *hdrs = NULL, *tmp;
-    char errbuf[CURL_ERROR_SIZE] = "", *hline = NULL;
+    struct http_xfer x = {.t = {.resp = resp, .max_body = h->max_body}};
+    struct curl_slist *hdrs = NULL;
+    char errbuf[CURL_ERROR_SIZE] = "";
     enum nacme_err r = NACME_E_NOMEM;
     CURLcode c;
-    CURL *cu = h->curl;
 
     http_response_clear(resp);
-    if (content_type != NULL) {
-        if ((hline = nacme_printf_new("Content-Type: %s", content_type)) == NULL ||
-            (tmp = curl_slist_append(hdrs, hline)) == NULL)
-            goto out;
-        hdrs = tmp;
-        free(hline);
-        hline = NULL;
+    if ((r = headers_new(content_type, accept, &hdrs)) != NACME_OK ||
+        (x.easy = easy_get(h)) == NULL) {
+        r = nacme_fail(ctx, NACME_E_NOMEM, "out of memory preparing a request to %s", url);
+        goto out;
     }
-    if (accept != NULL) {
-        if ((hline = nacme_printf_new("Accept: %s", accept)) == NULL ||
-            (tmp = curl_slist_append(hdrs, hline)) == NULL)
-            goto out;
-        hdrs = tmp;
-    }
-    curl_easy_setopt(cu, CURLOPT_URL, url);
-    curl_easy_setopt(cu, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(cu, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(cu, CURLOPT_WRITEDATA, &t);
-    curl_easy_setopt(cu, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(cu, CURLOPT_HEADERDATA, &t);
-    if (strcmp(method, "HEAD") == 0) {
-        curl_easy_setopt(cu, CURLOPT_NOBODY, 1L);
-    } else if (strcmp(method, "POST") == 0 && body != NULL) {
-        curl_easy_setopt(cu, CURLOPT_NOBODY, 0L);
-        curl_easy_setopt(cu, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(cu, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-    } else {
-        curl_easy_setopt(cu, CURLOPT_HTTPGET, 1L);
-    }
-    h->requests++;
-    c = curl_easy_perform(cu);
-    if (c != CURLE_OK) {
-        r = map_curl_error(ctx, c, url, errbuf, &t, h->max_body);
+    curl_easy_setopt(x.easy, CURLOPT_URL, url);
+    curl_easy_setopt(x.easy, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(x.easy, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(x.easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(x.easy, CURLOPT_WRITEDATA, &x.t);
+    curl_easy_setopt(x.easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(x.easy, CURLOPT_HEADERDATA, &x.t);
+    curl_easy_setopt(x.easy, CURLOPT_PRIVATE, (char *)&x);
+    set_method(x.easy, method, body);
+    if ((c = run_transfer(h, &x)) != CURLE_OK) {
+        r = map_curl_error(ctx, c, url, errbuf, &x.t, h->max_body);
         http_response_clear(resp);
         goto out;
     }
-    curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &resp->status);
+    curl_easy_getinfo(x.easy, CURLINFO_RESPONSE_CODE, &resp->status);
     nacme_debug(ctx, "%s %s -> %ld (%zu bytes)", method, url, resp->status, resp->body.len);
     r = NACME_OK;
 out:
-    /* The handle outlives this call: drop pointers to our stack and heap before returning. */
-    curl_easy_setopt(cu, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(cu, CURLOPT_ERRORBUFFER, NULL);
-    curl_easy_setopt(cu, CURLOPT_POSTFIELDS, NULL);
+    if (x.easy != NULL) {
+        /* The handle outlives this call: drop pointers to our stack and heap first. */
+        curl_easy_setopt(x.easy, CURLOPT_HTTPHEADER, NULL);
+        curl_easy_setopt(x.easy, CURLOPT_ERRORBUFFER, NULL);
+        curl_easy_setopt(x.easy, CURLOPT_POSTFIELDS, NULL);
+        curl_easy_setopt(x.easy, CURLOPT_WRITEDATA, NULL);
+        curl_easy_setopt(x.easy, CURLOPT_HEADERDATA, NULL);
+        curl_easy_setopt(x.easy, CURLOPT_PRIVATE, NULL);
+        easy_put(h, x.easy);
+    }
     curl_slist_free_all(hdrs);
-    free(hline);
-    if (r == NACME_E_NOMEM)
-        nacme_fail(ctx, r, "out of memory preparing a request to %s", url);
     return r;
 }
 
