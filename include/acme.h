@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 
@@ -27,26 +28,46 @@ struct acme_directory {
     bool eab_required;      /* meta.externalAccountRequired */
 };
 
+/* What every client of one CA in a run shares, whatever thread it runs in (acme.c). */
+struct acme_shared;
+
+/*
+ * One client per thread: the first (acme_client_new) fetches the directory and sets up the
+ * account; each further order running concurrently gets a clone (acme_client_clone_new), which
+ * borrows the directory and account from it and shares its nonce pool and its rate-limit hold.
+ */
 struct acme_client {
-    struct nacme_ctx *ctx;
+    struct nacme_ctx *ctx;   /* this thread's */
     struct nacme_http *http; /* borrowed */
     char *directory_url;
     struct acme_directory dir;
-    char *nonce;             /* the next nonce to use, from the last response */
+    struct acme_shared *shared; /* owned by the first client, borrowed by clones */
+    bool is_clone;
     EVP_PKEY *account_key;   /* borrowed; set by acme_account_ensure */
     char *thumbprint;        /* of the account key, for key authorizations */
     char *kid;               /* account URL once known */
     int badnonce_retries;    /* how often one request is retried after badNonce */
     struct acme_problem *problem; /* the CA's last problem document, or NULL */
+    struct timespec deadline; /* CLOCK_MONOTONIC; waiting out a CA's Retry-After stops here.
+                               * Zero: at most ACME_HOLD_DEFAULT_S. */
+    unsigned requests;        /* HTTP requests this client sent */
 };
+
+#define ACME_HOLD_DEFAULT_S 60
 
 /* Fetch and check the directory. */
 enum nacme_err acme_client_new(struct nacme_ctx *ctx, struct nacme_http *http,
                                const char *directory_url, struct acme_client **out);
+/* A client for another thread (with its own ctx) sharing parent's directory, account, nonces and
+ * rate-limit hold. parent must outlive it. */
+enum nacme_err acme_client_clone_new(const struct acme_client *parent, struct nacme_ctx *ctx,
+                                     struct acme_client **out);
 void acme_client_free(struct acme_client *c);
 
 /* Signed POST of payload (a JSON text; "" for POST-as-GET) to url, with a fresh nonce, retrying
- * badNonce. Any status >= 400 becomes NACME_E_ACME with the problem in c->problem and a one-line
+ * badNonce with the nonce of the error. A rate limit (HTTP 429 or 503, or rateLimited) with a
+ * Retry-After holds every client of the CA: requests wait it out when it ends before their
+ * deadline, and fail at once naming the wait otherwise. Any status >= 400 becomes NACME_E_ACME with the problem in c->problem and a one-line
  * message naming url, the HTTP status, the type, the detail and subproblems. */
 enum nacme_err acme_post(struct acme_client *c, const char *url, const char *payload,
                          const char *accept, struct http_response *resp);

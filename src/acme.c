@@ -1,9 +1,11 @@
 /* acme.c - RFC 8555 protocol engine on top of http.c and jws.c. */
 #include "acme.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -13,6 +15,76 @@
 #define ACME_BADNONCE_RETRIES 10 /* at 50 % rejection, 1 request in 2048 still fails */
 #define ACME_MAX_AUTHZS 100
 #define ACME_JOSE "application/jose+json"
+#define ACME_NONCE_POOL 64        /* spare nonces kept for the next requests of any thread */
+#define ACME_HOLD_RETRIES 3       /* how often one request waits out a rate limit */
+#define ACME_HOLD_MAX_S 86400     /* a longer Retry-After is taken as a day */
+
+struct acme_shared {
+    pthread_mutex_t lock;
+    char *nonces[ACME_NONCE_POOL]; /* newest last */
+    size_t nnonces;
+    struct timespec hold_until;    /* CLOCK_MONOTONIC; no request before it */
+    char hold_why[1024];           /* the problem that set it */
+};
+
+static struct acme_shared *shared_new(void)
+{
+    struct acme_shared *sh = calloc(1, sizeof(*sh));
+
+    if (sh != NULL)
+        pthread_mutex_init(&sh->lock, NULL);
+    return sh;
+}
+
+static void shared_free(struct acme_shared *sh)
+{
+    size_t i;
+
+    if (sh == NULL)
+        return;
+    for (i = 0; i < sh->nnonces; i++)
+        free(sh->nonces[i]);
+    pthread_mutex_destroy(&sh->lock);
+    free(sh);
+}
+
+/* Keep the nonce of a response for whichever request comes next (resp->nonce is taken). */
+static void nonce_put(struct acme_client *c, struct http_response *resp)
+{
+    struct acme_shared *sh = c->shared;
+    char *old = NULL;
+
+    if (resp->nonce == NULL || !b64url_is_token(resp->nonce, 512))
+        return;
+    pthread_mutex_lock(&sh->lock);
+    if (sh->nnonces == ACME_NONCE_POOL) { /* drop the oldest: it is the likeliest to be stale */
+        old = sh->nonces[0];
+        memmove(sh->nonces, sh->nonces + 1, (ACME_NONCE_POOL - 1) * sizeof(sh->nonces[0]));
+        sh->nnonces--;
+    }
+    sh->nonces[sh->nnonces++] = resp->nonce;
+    resp->nonce = NULL;
+    pthread_mutex_unlock(&sh->lock);
+    free(old);
+}
+
+/* The newest spare nonce, or NULL. */
+static char *nonce_take(struct acme_client *c)
+{
+    struct acme_shared *sh = c->shared;
+    char *n = NULL;
+
+    pthread_mutex_lock(&sh->lock);
+    if (sh->nnonces > 0)
+        n = sh->nonces[--sh->nnonces];
+    pthread_mutex_unlock(&sh->lock);
+    return n;
+}
+
+static long ms_between(const struct timespec *from, const struct timespec *to)
+{
+    return (long)(to->tv_sec - from->tv_sec) * 1000 + (to->tv_nsec - from->tv_nsec) / 1000000;
+}
 
 /* Parse a response body that must be a JSON object; the error names the URL and the flaw. */
 static enum nacme_err body_json_new(struct nacme_ctx *ctx, const char *url,
@@ -116,6 +188,11 @@ enum nacme_err acme_client_new(struct nacme_ctx *ctx, struct nacme_http *http,
     c->ctx = ctx;
     c->http = http;
     c->badnonce_retries = ACME_BADNONCE_RETRIES;
+    if ((c->shared = shared_new()) == NULL) {
+        r = nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
+        goto out;
+    }
+    c->requests++;
     if ((r = http_request(ctx, http, "GET", directory_url, NULL, NULL, "application/json",
                           &resp)) != NACME_OK)
         goto out;
@@ -131,8 +208,7 @@ enum nacme_err acme_client_new(struct nacme_ctx *ctx, struct nacme_http *http,
     if ((r = directory_parse(ctx, directory_url, obj, &c->dir)) != NACME_OK)
         goto out;
     /* A directory response may already carry a nonce; keep it and save a HEAD newNonce. */
-    c->nonce = resp.nonce;
-    resp.nonce = NULL;
+    nonce_put(c, &resp);
     *out = c;
     c = NULL;
 out:
@@ -142,47 +218,119 @@ out:
     return r;
 }
 
+enum nacme_err acme_client_clone_new(const struct acme_client *parent, struct nacme_ctx *ctx,
+                                     struct acme_client **out)
+{
+    struct acme_client *c;
+
+    *out = NULL;
+    if ((c = malloc(sizeof(*c))) == NULL)
+        return nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
+    *c = *parent; /* the strings stay the parent's: a clone frees none of them */
+    c->ctx = ctx;
+    c->is_clone = true;
+    c->problem = NULL;
+    c->requests = 0;
+    c->deadline = (struct timespec){0};
+    *out = c;
+    return NACME_OK;
+}
+
 void acme_client_free(struct acme_client *c)
 {
     if (c == NULL)
         return;
-    directory_clear(&c->dir);
-    free(c->directory_url);
-    free(c->nonce);
-    free(c->thumbprint);
-    free(c->kid);
+    if (!c->is_clone) {
+        directory_clear(&c->dir);
+        free(c->directory_url);
+        free(c->thumbprint);
+        free(c->kid);
+        shared_free(c->shared);
+    }
     acme_problem_free(c->problem);
     free(c);
 }
 
-static enum nacme_err fetch_nonce(struct acme_client *c)
+/* A fresh nonce from newNonce, for when no response has left one to spare. */
+static enum nacme_err fetch_nonce(struct acme_client *c, char **out)
 {
     struct http_response resp = {.retry_after = -1};
     enum nacme_err r;
 
+    *out = NULL;
+    c->requests++;
     if ((r = http_request(c->ctx, c->http, "HEAD", c->dir.new_nonce, NULL, NULL, NULL, &resp)) !=
         NACME_OK)
         return r;
-    if (resp.nonce == NULL)
-        r = nacme_fail(c->ctx, NACME_E_PROTO, "%s: no Replay-Nonce in the answer (HTTP %ld)",
+    if (resp.nonce == NULL || !b64url_is_token(resp.nonce, 512)) {
+        r = nacme_fail(c->ctx, NACME_E_PROTO, "%s: no valid Replay-Nonce in the answer (HTTP %ld)",
                        c->dir.new_nonce, resp.status);
-    else {
-        free(c->nonce);
-        c->nonce = resp.nonce;
+    } else {
+        *out = resp.nonce;
         resp.nonce = NULL;
     }
     http_response_clear(&resp);
     return r;
 }
 
-/* Take the server's fresh nonce; every response carries one, errors included. */
-static void take_nonce(struct acme_client *c, struct http_response *resp)
+/* ---- rate limits ------------------------------------------------------------------------ */
+
+static bool is_rate_limit(const struct acme_client *c, const struct http_response *resp)
 {
-    if (resp->nonce != NULL && b64url_is_token(resp->nonce, 512)) {
-        free(c->nonce);
-        c->nonce = resp->nonce;
-        resp->nonce = NULL;
+    return resp->status == 429 || resp->status == 503 || acme_problem_is(c->problem, "rateLimited");
+}
+
+/* The CA asked for a pause: no client of it sends anything before it ends. */
+static void hold_set(struct acme_client *c, long secs, const char *why)
+{
+    struct acme_shared *sh = c->shared;
+    struct timespec until;
+
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += secs > ACME_HOLD_MAX_S ? ACME_HOLD_MAX_S : secs;
+    pthread_mutex_lock(&sh->lock);
+    if (ms_between(&sh->hold_until, &until) > 0) {
+        sh->hold_until = until;
+        snprintf(sh->hold_why, sizeof(sh->hold_why), "%s", why);
     }
+    pthread_mutex_unlock(&sh->lock);
+}
+
+/* How long this client may wait for anything, in ms from now. */
+static long wait_budget_ms(const struct acme_client *c)
+{
+    struct timespec now;
+
+    if (c->deadline.tv_sec == 0)
+        return ACME_HOLD_DEFAULT_S * 1000L;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return ms_between(&now, &c->deadline);
+}
+
+/* Before a request: sit out the CA's hold when it ends in time, else fail naming it. */
+static enum nacme_err hold_wait(struct acme_client *c, const char *url)
+{
+    struct acme_shared *sh = c->shared;
+    struct timespec now;
+    char why[sizeof(sh->hold_why)];
+    long ms;
+    int sig;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    pthread_mutex_lock(&sh->lock);
+    ms = ms_between(&now, &sh->hold_until);
+    snprintf(why, sizeof(why), "%s", sh->hold_why);
+    pthread_mutex_unlock(&sh->lock);
+    if (ms <= 0)
+        return NACME_OK;
+    if (ms > wait_budget_ms(c))
+        return nacme_fail(c->ctx, NACME_E_ACME, "%s: not sent: the CA asked to wait %ld s more: %s",
+                          url, (ms + 999) / 1000, why);
+    nacme_info(c->ctx, "%s: the CA asked to wait; sending in %ld s", url, (ms + 999) / 1000);
+    if ((sig = nacme_sleep_ms(ms)) != 0)
+        return nacme_fail(c->ctx, NACME_E_INTERRUPTED, "%s: interrupted by %s", url,
+                          strsignal(sig));
+    return NACME_OK;
 }
 
 static enum nacme_err report_problem(struct acme_client *c, const char *url,
@@ -198,37 +346,84 @@ static enum nacme_err report_problem(struct acme_client *c, const char *url,
     return nacme_fail(c->ctx, NACME_E_ACME, "%s: %s", url, line);
 }
 
+/* One signed POST with the given nonce (consumed). */
+static enum nacme_err post_once(struct acme_client *c, const char *url, const char *payload,
+                                const char *accept, char *nonce, struct http_response *resp)
+{
+    char *jws = NULL;
+    enum nacme_err r;
+
+    r = jws_sign_new(c->ctx, c->account_key, c->kid, nonce, url, payload, &jws);
+    free(nonce); /* a nonce is good for one request, whatever happens to it */
+    if (r != NACME_OK)
+        return r;
+    c->requests++;
+    r = http_request(c->ctx, c->http, "POST", url, jws, ACME_JOSE, accept, resp);
+    free(jws);
+    return r;
+}
+
+/* After an error: should the same request go again? A badNonce error carries the nonce to use;
+ * a rate limit with a Retry-After sets the hold that hold_wait() sits out. */
+static bool post_again(struct acme_client *c, struct http_response *resp, int *badnonces,
+                       int *holds, char **nonce)
+{
+    char why[sizeof(c->ctx->errmsg)];
+
+    if (acme_problem_is(c->problem, "badNonce")) {
+        if ((*badnonces)++ >= c->badnonce_retries)
+            return false;
+        if (resp->nonce != NULL && b64url_is_token(resp->nonce, 512)) {
+            *nonce = resp->nonce;
+            resp->nonce = NULL;
+        }
+        nacme_verbose(c->ctx, "the CA rejected the nonce; retrying with a fresh one");
+        return true;
+    }
+    if (!is_rate_limit(c, resp) || resp->retry_after <= 0)
+        return false;
+    acme_problem_format(c->problem, why, sizeof(why));
+    hold_set(c, resp->retry_after, why);
+    if (resp->retry_after * 1000 > wait_budget_ms(c)) {
+        snprintf(why, sizeof(why), "%s", c->ctx->errmsg); /* nacme_fail writes into errmsg */
+        nacme_fail(c->ctx, NACME_E_ACME, "%s (the CA asks to wait %ld s before trying again)",
+                   why, resp->retry_after);
+        return false;
+    }
+    return (*holds)++ < ACME_HOLD_RETRIES;
+}
+
 enum nacme_err acme_post(struct acme_client *c, const char *url, const char *payload,
                          const char *accept, struct http_response *resp)
 {
-    char *jws = NULL;
-    enum nacme_err r = NACME_OK;
-    int attempt;
+    char *nonce = NULL;
+    enum nacme_err r;
+    int badnonces = 0, holds = 0;
 
-    for (attempt = 0; attempt <= c->badnonce_retries; attempt++) {
-        if (c->nonce == NULL && (r = fetch_nonce(c)) != NACME_OK)
+    for (;;) {
+        if ((r = hold_wait(c, url)) != NACME_OK)
             break;
-        r = jws_sign_new(c->ctx, c->account_key, c->kid, c->nonce, url, payload, &jws);
-        free(c->nonce); /* a nonce is good for one request, whatever happens to it */
-        c->nonce = NULL;
+        if (nonce == NULL && (nonce = nonce_take(c)) == NULL &&
+            (r = fetch_nonce(c, &nonce)) != NACME_OK)
+            break;
+        r = post_once(c, url, payload, accept, nonce, resp);
+        nonce = NULL;
         if (r != NACME_OK)
             break;
-        r = http_request(c->ctx, c->http, "POST", url, jws, ACME_JOSE, accept, resp);
-        free(jws);
-        jws = NULL;
-        if (r != NACME_OK)
-            break;
-        take_nonce(c, resp);
         if (resp->status < 400) {
+            nonce_put(c, resp);
             acme_problem_free(c->problem);
             c->problem = NULL;
             return NACME_OK;
         }
         r = report_problem(c, url, resp);
-        if (!acme_problem_is(c->problem, "badNonce"))
+        if (!post_again(c, resp, &badnonces, &holds, &nonce))
             break;
-        nacme_verbose(c->ctx, "%s: the CA rejected the nonce; retrying with a fresh one", url);
+        nonce_put(c, resp);
     }
+    free(nonce);
+    if (resp->nonce != NULL)
+        nonce_put(c, resp);
     return r;
 }
 

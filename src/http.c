@@ -318,8 +318,9 @@ static long parse_retry_after(const char *v)
     time_t when;
 
     if (*v >= '0' && *v <= '9') {
+        errno = 0;
         secs = strtol(v, &end, 10);
-        return (*end == '\0' && secs >= 0) ? secs : -1;
+        return (*end == '\0' && errno == 0) ? secs : -1; /* "1.5", 30 digits: not a value */
     }
     if ((when = curl_getdate(v, NULL)) < 0)
         return -1;
