@@ -30,10 +30,28 @@ struct issue_result {
     int version;      /* archive version now live */
     time_t not_after; /* of the live certificate */
     time_t renew_at;  /* when it becomes due */
-    unsigned requests; /* HTTP requests sent to the CA */
+    unsigned requests; /* HTTP requests sent to the CA for this order (for a single issue: all) */
+    enum nacme_err err;    /* NACME_OK unless the outcome is ISSUE_FAILED */
+    char errmsg[1024];     /* the one-line cause of a failure */
+    char problem_type[128]; /* the CA's problem type behind a failure, or "" */
 };
 
+/* One certificate; on failure ctx carries the cause. */
 enum nacme_err issue_run(struct nacme_ctx *ctx, const struct nacme_config *cfg,
                          const struct issue_request *req, struct issue_result *res);
+
+struct issue_batch_opts {
+    int parallel;  /* orders in flight at once */
+    bool progress; /* report progress on ctx->logf (stderr) */
+    bool live;     /* as a live line (a terminal) rather than a line per certificate */
+};
+
+/* Many certificates in one run: one connection, one account, up to opt->parallel orders at once.
+ * Every request gets its result in res[i] (n entries); one failing does not stop the others. An
+ * interrupt stops starting new orders and lets those in flight wind down. Returns NACME_OK when
+ * all succeeded; otherwise the first failure's error, with ctx naming how many failed. */
+enum nacme_err issue_batch_run(struct nacme_ctx *ctx, const struct nacme_config *cfg,
+                               const struct issue_request *reqs, size_t n,
+                               const struct issue_batch_opts *opt, struct issue_result *res);
 
 #endif

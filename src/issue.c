@@ -1,6 +1,15 @@
-/* issue.c - one certificate from account to live/: the steps of RFC 8555 §7 in order. */
+/*
+ * issue.c - certificates from account to live/: the steps of RFC 8555 §7 in order, for one order
+ * or for a batch of them running concurrently.
+ *
+ * A run (struct issue_run) sets up once what every order shares: the state dir, one HTTP client
+ * (one connection to the CA), the directory and the account. Each order (struct issue_job) then
+ * runs in a worker thread with its own context and its own clone of the ACME client, so that one
+ * failing order records its own cause and the others go on.
+ */
 #include "issue.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -11,6 +20,7 @@
 #include "csr.h"
 #include "http.h"
 #include "names.h"
+#include "progress.h"
 #include "renew.h"
 #include "store.h"
 
@@ -18,16 +28,40 @@
 #define POLL_MAX_MS 2000
 #define RETRY_AFTER_MAX_S 60
 
-struct issue_job {
+/* What every order of a run shares. */
+struct issue_run {
     struct nacme_ctx *ctx;
     const struct nacme_config *cfg;
-    const struct issue_request *req;
-    const char *name;
     const char *server_url;
     struct nacme_store *store;
     struct nacme_http *http;
-    struct acme_client *acme;
+    struct acme_client *acme; /* the first client; jobs use clones of it */
     EVP_PKEY *account_key;
+    const struct issue_request *reqs;
+    struct issue_result *res;
+    size_t n;
+    struct progress *progress;
+    pthread_mutex_t lock; /* guards next, stop and why_stop */
+    size_t next;          /* the next request to start */
+    bool stop;            /* start nothing more */
+    char why_stop[1024];  /* what the requests never started are told */
+    pthread_mutex_t connect_lock; /* guards the four below */
+    bool connect_tried;   /* the CA is only contacted once some order needs it */
+    enum nacme_err connect_err;
+    char connect_msg[1024];
+};
+
+/* One order, in one thread. */
+struct issue_job {
+    struct issue_run *run;
+    struct nacme_ctx *ctx; /* this job's own, so that its cause is its own */
+    const struct nacme_config *cfg;
+    const struct issue_request *req;
+    struct issue_result *res;
+    const char *name;
+    const char *server_url;
+    struct nacme_store *store;
+    struct acme_client *acme; /* a clone of the run's */
     EVP_PKEY *cert_key;
     struct challenge_webroot *webroot;
     struct acme_order *order;
@@ -128,24 +162,25 @@ out:
 /* ---- account ---------------------------------------------------------------------------- */
 
 /* Load the account key for this CA, or make one and store it before the CA ever hears of it. */
-static enum nacme_err account_key_load(struct issue_job *j, char **url, bool *is_new)
+static enum nacme_err account_key_load(struct issue_run *run, char **url, bool *is_new)
 {
     char *pem = NULL;
     size_t len = 0;
     enum nacme_err r;
 
     *is_new = false;
-    r = store_account_load_new(j->ctx, j->store, j->server_url, &pem, &len, url);
+    r = store_account_load_new(run->ctx, run->store, run->server_url, &pem, &len, url);
     if (r == NACME_OK) {
-        r = key_from_pem_new(j->ctx, pem, len, "the account key", &j->account_key);
+        r = key_from_pem_new(run->ctx, pem, len, "the account key", &run->account_key);
         goto out;
     }
     if (r != NACME_E_NOTFOUND)
         goto out;
-    nacme_verbose(j->ctx, "creating an account key for %s", j->server_url);
-    if ((r = key_generate_new(j->ctx, NACME_KEY_EC256, &j->account_key)) != NACME_OK ||
-        (r = key_to_pem_new(j->ctx, j->account_key, &pem, &len)) != NACME_OK ||
-        (r = store_account_save(j->ctx, j->store, j->server_url, pem, len, NULL)) != NACME_OK)
+    nacme_verbose(run->ctx, "creating an account key for %s", run->server_url);
+    if ((r = key_generate_new(run->ctx, NACME_KEY_EC256, &run->account_key)) != NACME_OK ||
+        (r = key_to_pem_new(run->ctx, run->account_key, &pem, &len)) != NACME_OK ||
+        (r = store_account_save(run->ctx, run->store, run->server_url, pem, len, NULL)) !=
+            NACME_OK)
         goto out;
     *is_new = true;
 out:
@@ -153,25 +188,25 @@ out:
     return r;
 }
 
-static enum nacme_err account_setup(struct issue_job *j)
+static enum nacme_err account_setup(struct issue_run *run)
 {
     struct acme_account_opts o = {
-        .email = j->cfg->email,
-        .agree_tos = j->cfg->agree_tos,
-        .eab_kid = j->cfg->eab_kid,
-        .eab_hmac = j->cfg->eab_hmac_key,
+        .email = run->cfg->email,
+        .agree_tos = run->cfg->agree_tos,
+        .eab_kid = run->cfg->eab_kid,
+        .eab_hmac = run->cfg->eab_hmac_key,
     };
     char *known = NULL, *url = NULL;
     enum nacme_err r;
 
-    if ((r = account_key_load(j, &known, &o.key_is_new)) != NACME_OK)
+    if ((r = account_key_load(run, &known, &o.key_is_new)) != NACME_OK)
         goto out;
     o.known_url = known;
-    if ((r = acme_account_ensure(j->acme, j->account_key, &o, &url)) != NACME_OK)
+    if ((r = acme_account_ensure(run->acme, run->account_key, &o, &url)) != NACME_OK)
         goto out;
     if (known == NULL || strcmp(known, url) != 0) {
-        nacme_verbose(j->ctx, "account %s", url);
-        r = store_account_save(j->ctx, j->store, j->server_url, NULL, 0, url);
+        nacme_verbose(run->ctx, "account %s", url);
+        r = store_account_save(run->ctx, run->store, run->server_url, NULL, 0, url);
     }
 out:
     free(known);
@@ -186,6 +221,9 @@ static enum nacme_err authz_failed(struct issue_job *j, const struct acme_authz 
     char line[700];
 
     if (a->http01_error != NULL) {
+        if (a->http01_error->type != NULL)
+            snprintf(j->res->problem_type, sizeof(j->res->problem_type), "%s",
+                     a->http01_error->type);
         acme_problem_format(a->http01_error, line, sizeof(line));
         return nacme_fail(j->ctx, NACME_E_ACME, "%s: validation failed: %s", a->identifier, line);
     }
@@ -259,7 +297,8 @@ static enum nacme_err authz_poll(struct issue_job *j, const char *url)
     return r;
 }
 
-/* Start every challenge first, then poll: the CA validates them in parallel. */
+/* Start every challenge first, then poll: the CA validates them in parallel. The certificate key
+ * is generated while the CA validates (an RSA key takes long enough to matter). */
 static enum nacme_err authorize(struct issue_job *j)
 {
     bool *started = NULL;
@@ -270,6 +309,8 @@ static enum nacme_err authorize(struct issue_job *j)
         return nacme_fail(j->ctx, NACME_E_NOMEM, "out of memory");
     for (i = 0; i < j->order->nauthzs && r == NACME_OK; i++)
         r = authz_start(j, j->order->authzs[i], &started[i]);
+    if (r == NACME_OK)
+        r = key_generate_new(j->ctx, j->req->key_type, &j->cert_key);
     for (i = 0; i < j->order->nauthzs && r == NACME_OK; i++)
         if (started[i])
             r = authz_poll(j, j->order->authzs[i]);
@@ -377,63 +418,239 @@ out:
     return r;
 }
 
-/* ---- the whole run ---------------------------------------------------------------------- */
+/* ---- one order ------------------------------------------------------------------------- */
 
-static enum nacme_err issue_steps(struct issue_job *j, struct issue_result *res)
+static void run_stop(struct issue_run *run, const char *why)
 {
-    struct http_options hopt = {.ca_bundle = j->cfg->ca_bundle};
+    pthread_mutex_lock(&run->lock);
+    if (!run->stop)
+        snprintf(run->why_stop, sizeof(run->why_stop), "%s", why);
+    run->stop = true;
+    pthread_mutex_unlock(&run->lock);
+}
+
+/* Connection, directory and account, set up by the first order that needs them (a run where
+ * nothing is due never talks to the CA). A failure here fails the whole run. */
+static enum nacme_err run_connect(struct issue_run *run, struct nacme_ctx *ctx)
+{
+    struct http_options hopt = {.ca_bundle = run->cfg->ca_bundle};
+    enum nacme_err r;
+
+    pthread_mutex_lock(&run->connect_lock);
+    if (!run->connect_tried) {
+        run->connect_tried = true;
+        if ((r = http_new(run->ctx, &hopt, &run->http)) != NACME_OK ||
+            (r = acme_client_new(run->ctx, run->http, run->server_url, &run->acme)) !=
+                NACME_OK ||
+            (r = account_setup(run)) != NACME_OK) {
+            run->connect_err = r;
+            snprintf(run->connect_msg, sizeof(run->connect_msg), "%s", run->ctx->errmsg);
+            run_stop(run, run->connect_msg);
+        }
+    }
+    if ((r = run->connect_err) != NACME_OK)
+        nacme_fail(ctx, r, "%s", run->connect_msg);
+    pthread_mutex_unlock(&run->connect_lock);
+    return r;
+}
+
+static enum nacme_err job_steps(struct issue_job *j)
+{
     char *chain = NULL;
     size_t len = 0;
     bool done = false;
     enum nacme_err r;
 
-    if ((r = store_open_new(j->ctx, j->cfg->state_dir, &j->store)) != NACME_OK ||
-        (r = check_existing(j, res, &done)) != NACME_OK || done)
+    if (!store_name_valid(j->name))
+        return nacme_fail(j->ctx, NACME_E_USAGE,
+                          "certificate name \"%s\" must be 1-200 of [A-Za-z0-9._-]", j->name);
+    if ((r = check_existing(j, j->res, &done)) != NACME_OK || done)
         goto out;
-    if ((r = key_generate_new(j->ctx, j->req->key_type, &j->cert_key)) != NACME_OK ||
-        (r = http_new(j->ctx, &hopt, &j->http)) != NACME_OK ||
-        (r = acme_client_new(j->ctx, j->http, j->server_url, &j->acme)) != NACME_OK ||
-        (r = account_setup(j)) != NACME_OK)
+    if ((r = run_connect(j->run, j->ctx)) != NACME_OK ||
+        (r = acme_client_clone_new(j->run->acme, j->ctx, &j->acme)) != NACME_OK)
         goto out;
     clock_gettime(CLOCK_MONOTONIC, &j->deadline);
     j->deadline.tv_sec += j->req->timeout_s;
+    j->acme->deadline = j->deadline;
     if ((r = acme_order_new(j->acme, j->req->names, j->req->nnames, &j->order)) != NACME_OK ||
         (r = authorize(j)) != NACME_OK || (r = finalize(j, &chain, &len)) != NACME_OK ||
-        (r = install(j, chain, len, res)) != NACME_OK)
+        (r = install(j, chain, len, j->res)) != NACME_OK)
         goto out;
 out:
-    if (j->http != NULL)
-        res->requests = http_request_count(j->http);
     free(chain);
+    return r;
+}
+
+/* Run one request of the run in the calling thread; its outcome and cause go to res. */
+static void job_run(struct issue_run *run, const struct issue_request *req,
+                    struct issue_result *res)
+{
+    struct nacme_ctx ctx;
+    struct issue_job j = {
+        .run = run,
+        .ctx = &ctx,
+        .cfg = run->cfg,
+        .req = req,
+        .res = res,
+        .name = req->cert_name ? req->cert_name : req->names[0],
+        .server_url = run->server_url,
+        .store = run->store,
+    };
+    enum nacme_err r;
+
+    nacme_ctx_init(&ctx);
+    ctx.loglevel = run->ctx->loglevel;
+    ctx.logf = run->ctx->logf;
+    memset(res, 0, sizeof(*res));
+    r = job_steps(&j);
+    if (r != NACME_OK && strncmp(ctx.errmsg, j.name, strlen(j.name)) != 0)
+        nacme_fail_prefix(&ctx, "%s", j.name);
+    if (r != NACME_OK && res->problem_type[0] == '\0' && j.acme != NULL &&
+        j.acme->problem != NULL && j.acme->problem->type != NULL)
+        snprintf(res->problem_type, sizeof(res->problem_type), "%s", j.acme->problem->type);
+    /* Tokens go whatever happened; the order (if any) simply expires at the CA. */
+    challenge_webroot_free(&ctx, j.webroot);
+    if (j.acme != NULL)
+        res->requests = j.acme->requests;
+    acme_order_free(j.order);
+    acme_client_free(j.acme);
+    EVP_PKEY_free(j.cert_key);
+    res->err = r;
+    if (r == NACME_OK)
+        res->errmsg[0] = '\0';
+    else
+        snprintf(res->errmsg, sizeof(res->errmsg), "%s", ctx.errmsg);
+    if (r != NACME_OK)
+        res->outcome = ISSUE_FAILED;
+}
+
+/* ---- the run ---------------------------------------------------------------------------- */
+
+static void result_line(const struct issue_request *req, const struct issue_result *res,
+                        char *buf, size_t size)
+{
+    const char *name = req->cert_name ? req->cert_name : req->names[0];
+    char until[32];
+    struct tm tm;
+
+    if (res->outcome == ISSUE_FAILED) {
+        snprintf(buf, size, "%s", res->errmsg);
+        return;
+    }
+    gmtime_r(&res->not_after, &tm);
+    strftime(until, sizeof(until), "%Y-%m-%d %H:%M UTC", &tm);
+    snprintf(buf, size, "%s: %s, valid until %s", name,
+             res->outcome == ISSUE_ISSUED ? "issued" : "unchanged, not due", until);
+}
+
+/* A worker: take the next request until none is left or the run was interrupted. */
+static void *worker_main(void *arg)
+{
+    struct issue_run *run = arg;
+    char line[1200];
+    size_t i;
+
+    for (;;) {
+        pthread_mutex_lock(&run->lock);
+        if (run->stop || run->next == run->n) {
+            pthread_mutex_unlock(&run->lock);
+            return NULL;
+        }
+        i = run->next++;
+        pthread_mutex_unlock(&run->lock);
+        progress_started(run->progress);
+        job_run(run, &run->reqs[i], &run->res[i]);
+        if (run->res[i].err == NACME_E_INTERRUPTED || nacme_interrupted())
+            run_stop(run, "interrupted");
+        result_line(&run->reqs[i], &run->res[i], line, sizeof(line));
+        progress_finished(run->progress, run->res[i].outcome == ISSUE_FAILED, line);
+    }
+}
+
+/* Start up to parallel workers (the calling thread is one of them) and wait for all. */
+static void run_workers(struct issue_run *run, int parallel)
+{
+    pthread_t *threads = NULL;
+    size_t i, nthreads = (size_t)(parallel < 1 ? 1 : parallel), started = 0;
+
+    if (nthreads > run->n)
+        nthreads = run->n;
+    if (nthreads > 1 && (threads = calloc(nthreads - 1, sizeof(*threads))) != NULL)
+        for (i = 0; i + 1 < nthreads; i++)
+            if (pthread_create(&threads[i], NULL, worker_main, run) == 0)
+                started++;
+    worker_main(run);
+    for (i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    free(threads);
+}
+
+enum nacme_err issue_batch_run(struct nacme_ctx *ctx, const struct nacme_config *cfg,
+                               const struct issue_request *reqs, size_t n,
+                               const struct issue_batch_opts *opt, struct issue_result *res)
+{
+    struct issue_run run = {
+        .ctx = ctx,
+        .cfg = cfg,
+        .server_url = config_server_url(cfg->server),
+        .reqs = reqs,
+        .res = res,
+        .n = n,
+    };
+    size_t i, failed = 0, first = 0;
+    enum nacme_err r;
+
+    memset(res, 0, n * sizeof(*res));
+    pthread_mutex_init(&run.lock, NULL);
+    pthread_mutex_init(&run.connect_lock, NULL);
+    if ((r = store_open_new(ctx, cfg->state_dir, &run.store)) != NACME_OK) {
+        for (i = 0; i < n; i++) {
+            res[i].err = r;
+            snprintf(res[i].errmsg, sizeof(res[i].errmsg), "%s", ctx->errmsg);
+        }
+        goto out;
+    }
+    if (opt != NULL && opt->progress)
+        run.progress = progress_new(ctx->logf ? ctx->logf : stderr, n, opt->live,
+                                    ctx->loglevel < NACME_LOG_INFO);
+    run_workers(&run, opt != NULL ? opt->parallel : 1);
+    for (i = 0; i < n; i++) {
+        if (run.next <= i) { /* never started: the run was stopped */
+            res[i].err = run.connect_err ? run.connect_err : NACME_E_INTERRUPTED;
+            snprintf(res[i].errmsg, sizeof(res[i].errmsg), "%s: not attempted: %.900s",
+                     reqs[i].cert_name ? reqs[i].cert_name : reqs[i].names[0], run.why_stop);
+            progress_skipped(run.progress);
+        }
+        if (res[i].err != NACME_OK && failed++ == 0)
+            first = i;
+    }
+    if (failed == 0)
+        goto out;
+    r = res[first].err;
+    if (n == 1) {
+        nacme_fail(ctx, r, "%s", res[0].errmsg);
+    } else {
+        /* One bad name among many is not a usage error of the whole command. */
+        if (r == NACME_E_USAGE || r == NACME_E_CONFIG)
+            r = NACME_E_INVALID;
+        nacme_fail(ctx, r, "%zu of %zu certificates failed; the first: %s", failed, n,
+                   res[first].errmsg);
+    }
+out:
+    progress_free(run.progress);
+    if (run.http != NULL && n == 1)
+        res[0].requests = http_request_count(run.http);
+    acme_client_free(run.acme);
+    http_free(run.http);
+    EVP_PKEY_free(run.account_key);
+    store_free(run.store);
+    pthread_mutex_destroy(&run.connect_lock);
+    pthread_mutex_destroy(&run.lock);
     return r;
 }
 
 enum nacme_err issue_run(struct nacme_ctx *ctx, const struct nacme_config *cfg,
                          const struct issue_request *req, struct issue_result *res)
 {
-    struct issue_job j = {
-        .ctx = ctx,
-        .cfg = cfg,
-        .req = req,
-        .name = req->cert_name ? req->cert_name : req->names[0],
-        .server_url = config_server_url(cfg->server),
-    };
-    enum nacme_err r;
-
-    memset(res, 0, sizeof(*res));
-    if (!store_name_valid(j.name))
-        return nacme_fail(ctx, NACME_E_USAGE,
-                          "certificate name \"%s\" must be 1-200 of [A-Za-z0-9._-]", j.name);
-    r = issue_steps(&j, res);
-    if (r != NACME_OK && strncmp(ctx->errmsg, j.name, strlen(j.name)) != 0)
-        nacme_fail_prefix(ctx, "%s", j.name);
-    /* Tokens go whatever happened; the order (if any) simply expires at the CA. */
-    challenge_webroot_free(ctx, j.webroot);
-    acme_order_free(j.order);
-    acme_client_free(j.acme);
-    http_free(j.http);
-    EVP_PKEY_free(j.account_key);
-    EVP_PKEY_free(j.cert_key);
-    store_free(j.store);
-    return r;
+    return issue_batch_run(ctx, cfg, req, 1, NULL, res);
 }
