@@ -4,7 +4,9 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <unistd.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +40,8 @@ enum cli_opt_id {
     OPT_KEY_TYPE,
     OPT_FORCE,
     OPT_TIMEOUT,
+    OPT_SEPARATE,
+    OPT_PARALLEL,
     OPT_VERBOSE = 'v',
     OPT_QUIET = 'q',
     OPT_HELP = 'h',
@@ -87,6 +91,10 @@ static const struct cli_option cli_options[] = {
      "replace a certificate even when it is not due for renewal"},
     {"timeout", OPT_TIMEOUT, required_argument, "SECONDS", CMD_ISSUE,
      "give up waiting for validation and issuance after this long (default 300)"},
+    {"separate", OPT_SEPARATE, no_argument, NULL, CMD_ISSUE,
+     "one certificate per name instead of one for all names"},
+    {"parallel", OPT_PARALLEL, required_argument, "N", CMD_ISSUE,
+     "orders in flight at once with --separate (default 10, at most 100)"},
 };
 #define CLI_NOPTIONS (sizeof(cli_options) / sizeof(cli_options[0]))
 
@@ -103,6 +111,8 @@ struct cli_state {
     const char *cert_name;
     int timeout_s;
     bool force;
+    bool separate;
+    int parallel;
 };
 
 struct cli_command {
@@ -116,7 +126,9 @@ struct cli_command {
 static enum nacme_err run_issue(struct cli_state *st, struct nacme_config *cfg);
 
 static const struct cli_command cli_commands[] = {
-    {"issue", CMD_ISSUE, "-d NAME [-d NAME ...] [--cert-name NAME] [--key-type TYPE] [--force]",
+    {"issue", CMD_ISSUE,
+     "-d NAME [-d NAME ...] [--cert-name NAME | --separate [--parallel N]] [--key-type TYPE] "
+     "[--force]",
      "obtain a certificate for one or more names over http-01", run_issue},
 };
 #define CLI_NCOMMANDS (sizeof(cli_commands) / sizeof(cli_commands[0]))
@@ -210,14 +222,19 @@ static enum nacme_err add_domain(struct cli_state *st, const char *v)
     return NACME_OK;
 }
 
-static enum nacme_err parse_timeout(struct cli_state *st, const char *v)
+/* A whole number in [min, max] for --NAME, or a usage error naming the option and the range. */
+static enum nacme_err parse_int(struct cli_state *st, const char *name, const char *v, long min,
+                                long max, int *out)
 {
     char *end;
-    long t = strtol(v, &end, 10);
+    long t;
 
-    if (*v == '\0' || *end != '\0' || t < 1 || t > 86400)
-        return nacme_fail(st->ctx, NACME_E_USAGE, "--timeout %s: give 1 to 86400 seconds", v);
-    st->timeout_s = (int)t;
+    errno = 0;
+    t = strtol(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || errno != 0 || t < min || t > max)
+        return nacme_fail(st->ctx, NACME_E_USAGE, "--%s %s: give a whole number from %ld to %ld",
+                          name, v, min, max);
+    *out = (int)t;
     return NACME_OK;
 }
 
@@ -244,7 +261,9 @@ static enum nacme_err apply_option(struct cli_state *st, int id, const char *v)
     case OPT_DOMAIN: return add_domain(st, v);
     case OPT_CERT_NAME: st->cert_name = v; return NACME_OK;
     case OPT_FORCE: st->force = true; return NACME_OK;
-    case OPT_TIMEOUT: return parse_timeout(st, v);
+    case OPT_TIMEOUT: return parse_int(st, "timeout", v, 1, 86400, &st->timeout_s);
+    case OPT_SEPARATE: st->separate = true; return NACME_OK;
+    case OPT_PARALLEL: return parse_int(st, "parallel", v, 1, 100, &st->parallel);
     default: return nacme_fail(st->ctx, NACME_E_USAGE, "unknown option (see nacme --help)");
     }
 }
@@ -313,26 +332,126 @@ static enum nacme_err merge_config(struct cli_state *st, struct nacme_config *cf
 
 /* ---- commands --------------------------------------------------------------------------- */
 
-static void issue_json(const struct issue_request *req, const struct nacme_config *cfg,
-                       const struct issue_result *res, const char *name)
+static const char *outcome_name(enum issue_outcome o)
 {
+    return o == ISSUE_ISSUED ? "issued" : o == ISSUE_UNCHANGED ? "unchanged" : "failed";
+}
+
+/* One certificate's result as a JSON object (NULL on OOM). */
+static json_t *issue_json_new(const struct issue_request *req, const struct nacme_config *cfg,
+                              const struct issue_result *res)
+{
+    const char *name = req->cert_name ? req->cert_name : req->names[0];
     json_t *o, *names = json_array();
-    char *text, *live;
+    char *live = NULL;
     size_t i;
 
     for (i = 0; i < req->nnames; i++)
         json_array_append_new(names, json_string(req->names[i]));
+    if (res->outcome == ISSUE_FAILED)
+        return json_pack("{s:s, s:s, s:o, s:s, s:s?, s:i}", "name", name, "result", "failed",
+                         "domains", names, "error", res->errmsg, "problem",
+                         res->problem_type[0] ? res->problem_type : NULL, "requests",
+                         (int)res->requests);
     live = nacme_printf_new("%s/live/%s", cfg->state_dir, name);
     o = json_pack("{s:s, s:s, s:o, s:s?, s:i, s:I, s:I, s:i}", "name", name, "result",
-                  res->outcome == ISSUE_ISSUED ? "issued" : "unchanged", "domains", names,
-                  "live", live, "version", res->version, "not_after", (json_int_t)res->not_after,
-                  "renew_after", (json_int_t)res->renew_at, "requests", (int)res->requests);
+                  outcome_name(res->outcome), "domains", names, "live", live, "version",
+                  res->version, "not_after", (json_int_t)res->not_after, "renew_after",
+                  (json_int_t)res->renew_at, "requests", (int)res->requests);
+    free(live);
+    return o;
+}
+
+static void json_print(json_t *o)
+{
+    char *text;
+
     if (o != NULL && (text = json_dumps(o, JSON_COMPACT)) != NULL) {
         puts(text);
         free(text);
     }
     json_decref(o);
-    free(live);
+}
+
+static enum nacme_err check_issue_options(struct cli_state *st, struct nacme_config *cfg,
+                                          enum nacme_keytype *kt)
+{
+    if (st->ndomains == 0)
+        return nacme_fail(st->ctx, NACME_E_USAGE, "issue needs at least one -d NAME");
+    if (st->separate && st->cert_name != NULL)
+        return nacme_fail(st->ctx, NACME_E_USAGE,
+                          "--separate names each certificate after its domain; drop --cert-name");
+    if (st->parallel != 0 && !st->separate)
+        return nacme_fail(st->ctx, NACME_E_USAGE, "--parallel goes with --separate");
+    if (keytype_parse(cfg->key_type, kt) != 0)
+        return nacme_fail(st->ctx, NACME_E_USAGE,
+                          "--key-type %s: use ec256, ec384, rsa2048, rsa3072 or rsa4096",
+                          cfg->key_type);
+    return names_normalize(st->ctx, st->domains, &st->ndomains);
+}
+
+/* The end of a batch: a table (or a JSON array) of every name with its result on stdout. */
+static void batch_report(struct cli_state *st, const struct nacme_config *cfg,
+                         const struct issue_request *reqs, const struct issue_result *res,
+                         size_t n, double secs)
+{
+    size_t i, count[3] = {0};
+    json_t *arr;
+
+    for (i = 0; i < n; i++)
+        count[res[i].outcome]++;
+    if (st->json) {
+        arr = json_array();
+        for (i = 0; i < n; i++)
+            json_array_append_new(arr, issue_json_new(&reqs[i], cfg, &res[i]));
+        json_print(arr);
+    } else if (st->ctx->loglevel >= NACME_LOG_INFO) {
+        printf("%-40s %-10s %s\n", "NAME", "RESULT", "DETAIL");
+        for (i = 0; i < n; i++)
+            printf("%-40s %-10s %s\n", reqs[i].names[0], outcome_name(res[i].outcome),
+                   res[i].outcome == ISSUE_FAILED ? res[i].errmsg : "");
+    }
+    fflush(stdout);
+    nacme_info(st->ctx, "%zu certificates in %.1f s: %zu issued, %zu unchanged, %zu failed", n,
+               secs, count[ISSUE_ISSUED], count[ISSUE_UNCHANGED], count[ISSUE_FAILED]);
+}
+
+/* --separate: one certificate per name, concurrently. */
+static enum nacme_err run_issue_batch(struct cli_state *st, struct nacme_config *cfg,
+                                      enum nacme_keytype kt)
+{
+    struct issue_batch_opts opt = {
+        .parallel = st->parallel ? st->parallel : 10,
+        .progress = true,
+        .live = isatty(STDERR_FILENO) && st->ctx->loglevel <= NACME_LOG_INFO,
+    };
+    struct issue_request *reqs = NULL;
+    struct issue_result *res = NULL;
+    struct timespec t0, t1;
+    enum nacme_err r;
+    size_t i, n = st->ndomains;
+
+    if ((reqs = calloc(n, sizeof(*reqs))) == NULL || (res = calloc(n, sizeof(*res))) == NULL) {
+        r = nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < n; i++)
+        reqs[i] = (struct issue_request){
+            .names = (const char *const *)&st->domains[i],
+            .nnames = 1,
+            .key_type = kt,
+            .force = st->force,
+            .timeout_s = st->timeout_s ? st->timeout_s : 300,
+        };
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    r = issue_batch_run(st->ctx, cfg, reqs, n, &opt, res);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    batch_report(st, cfg, reqs, res, n,
+                 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+out:
+    free(reqs);
+    free(res);
+    return r;
 }
 
 static enum nacme_err run_issue(struct cli_state *st, struct nacme_config *cfg)
@@ -344,14 +463,10 @@ static enum nacme_err run_issue(struct cli_state *st, struct nacme_config *cfg)
     struct tm tm;
     enum nacme_err r;
 
-    if (st->ndomains == 0)
-        return nacme_fail(st->ctx, NACME_E_USAGE, "issue needs at least one -d NAME");
-    if (keytype_parse(cfg->key_type, &req.key_type) != 0)
-        return nacme_fail(st->ctx, NACME_E_USAGE,
-                          "--key-type %s: use ec256, ec384, rsa2048, rsa3072 or rsa4096",
-                          cfg->key_type);
-    if ((r = names_normalize(st->ctx, st->domains, &st->ndomains)) != NACME_OK)
+    if ((r = check_issue_options(st, cfg, &req.key_type)) != NACME_OK)
         return r;
+    if (st->separate)
+        return run_issue_batch(st, cfg, req.key_type);
     req.names = (const char *const *)st->domains;
     req.nnames = st->ndomains;
     req.cert_name = st->cert_name;
@@ -364,7 +479,7 @@ static enum nacme_err run_issue(struct cli_state *st, struct nacme_config *cfg)
                    date, cfg->state_dir, st->cert_name ? st->cert_name : req.names[0]);
     }
     if (st->json)
-        issue_json(&req, cfg, &res, st->cert_name ? st->cert_name : req.names[0]);
+        json_print(issue_json_new(&req, cfg, &res));
     return NACME_OK;
 }
 

@@ -39,6 +39,7 @@ struct http_xfer {
     struct transfer t;
     CURLcode result;
     bool done;
+    pthread_cond_t cond; /* its own, so that a completion wakes only the thread waiting for it */
     struct http_xfer *next;
 };
 
@@ -50,8 +51,7 @@ struct nacme_http {
     long timeout_ms;
     size_t max_body;
     bool allow_http;
-    pthread_mutex_t lock; /* guards everything below */
-    pthread_cond_t done;  /* broadcast when a transfer completes */
+    pthread_mutex_t lock; /* guards everything below and each queued transfer's done */
     struct http_xfer *queue;
     bool stopping;
     bool thread_started;
@@ -85,7 +85,7 @@ static void xfer_complete(struct nacme_http *h, CURL *easy, CURLcode result)
     pthread_mutex_lock(&h->lock);
     x->result = result;
     x->done = true;
-    pthread_cond_broadcast(&h->done);
+    pthread_cond_signal(&x->cond);
     pthread_mutex_unlock(&h->lock);
 }
 
@@ -107,7 +107,7 @@ static void *net_main(void *arg)
             } else {
                 x->result = CURLE_OUT_OF_MEMORY;
                 x->done = true;
-                pthread_cond_broadcast(&h->done);
+                pthread_cond_signal(&x->cond);
             }
         }
         stop = h->stopping;
@@ -200,7 +200,6 @@ enum nacme_err http_new(struct nacme_ctx *ctx, const struct http_options *opt,
     if ((h = calloc(1, sizeof(*h))) == NULL)
         goto out;
     pthread_mutex_init(&h->lock, NULL);
-    pthread_cond_init(&h->done, NULL);
     h->max_body = opt->max_body ? opt->max_body : 1024 * 1024;
     h->allow_http = opt->allow_http;
     h->connect_timeout_ms = opt->connect_timeout_ms ? opt->connect_timeout_ms : 10000L;
@@ -253,7 +252,6 @@ void http_free(struct nacme_http *h)
         curl_multi_cleanup(h->multi);
     if (h->share)
         curl_share_cleanup(h->share);
-    pthread_cond_destroy(&h->done);
     pthread_mutex_destroy(&h->lock);
     free(h->ca_bundle);
     free(h);
@@ -419,6 +417,7 @@ static enum nacme_err map_curl_error(struct nacme_ctx *ctx, CURLcode c, const ch
 /* Hand x to the network thread and sleep until it is done. */
 static CURLcode run_transfer(struct nacme_http *h, struct http_xfer *x)
 {
+    pthread_cond_init(&x->cond, NULL);
     pthread_mutex_lock(&h->lock);
     h->requests++;
     x->next = h->queue;
@@ -427,8 +426,9 @@ static CURLcode run_transfer(struct nacme_http *h, struct http_xfer *x)
     curl_multi_wakeup(h->multi);
     pthread_mutex_lock(&h->lock);
     while (!x->done)
-        pthread_cond_wait(&h->done, &h->lock);
+        pthread_cond_wait(&x->cond, &h->lock);
     pthread_mutex_unlock(&h->lock);
+    pthread_cond_destroy(&x->cond);
     return x->result;
 }
 

@@ -4,7 +4,11 @@
 set -u
 . "$NACME_SRC/tests/lab/lib.sh"
 
-help_opts() { { "$NACME" --help; "$NACME" issue --help; } | grep -oE -- '--[a-z][a-z-]*' | sort -u; }
+commands() { "$NACME" --help | sed -n '/^Commands:/,/^$/p' | awk 'NR > 1 && NF {print $1}'; }
+help_opts() {
+    { "$NACME" --help; for c in $(commands); do "$NACME" "$c" --help; done; } |
+        grep -oE -- '--[a-z][a-z-]*' | sort -u
+}
 man_opts() { grep -oE '^\.(It|Op) Fl (-[a-z][a-z-]*|[a-z] , Fl -[a-z][a-z-]*)' "$NACME_SRC/man/nacme.1" |
     grep -oE -- '-[a-z][a-z-]*$' | sed 's/^/-/' | sort -u; }
 conf_keys() { grep -oE 'CFG_(STR|BOOL|INT)\("[a-z_]+"' "$NACME_SRC/src/config.c" | grep -oE '"[a-z_]+"' | tr -d '"' | sort -u; }
@@ -25,4 +29,13 @@ t_status "unknown option: exit 2" 2 "$NACME" issue --frob
 t_status "missing -d: exit 2" 2 "$NACME" --state-dir /nonexistent issue
 t_status "bad name: exit 2" 2 "$NACME" --state-dir /nonexistent issue -d 'bad_name!'
 t_status "bad key type: exit 2" 2 "$NACME" --state-dir /nonexistent issue -d a.example --key-type dsa
+t_status "--separate with --cert-name: exit 2" 2 "$NACME" --state-dir /nonexistent issue --separate \
+    --cert-name x -d a.example -d b.example
+t_status "--parallel without --separate: exit 2" 2 "$NACME" --state-dir /nonexistent issue \
+    --parallel 4 -d a.example
+t_status "--parallel 0: exit 2" 2 "$NACME" --state-dir /nonexistent issue --separate --parallel 0 \
+    -d a.example
+t_check "--parallel 0 is named with the range" \
+    '"$NACME" --state-dir /nonexistent issue --separate --parallel 0 -d a.example 2>&1 | grep -q "^nacme: --parallel 0: give a whole number from 1 to 100$"'
+t_check "nacme --help lists at least one command" '[ -n "$(commands)" ]' 
 t_done
