@@ -34,6 +34,8 @@ struct issue_result {
     enum nacme_err err;    /* NACME_OK unless the outcome is ISSUE_FAILED */
     char errmsg[1024];     /* the one-line cause of a failure */
     char problem_type[128]; /* the CA's problem type behind a failure, or "" */
+    bool run_failure;       /* failed because the run could not reach the CA or set up the
+                             * account: the same cause for every certificate that needed it */
 };
 
 /* One certificate; on failure ctx carries the cause. */
@@ -49,7 +51,9 @@ struct issue_batch_opts {
 /* Many certificates in one run: one connection, one account, up to opt->parallel orders at once.
  * Every request gets its result in res[i] (n entries); one failing does not stop the others. An
  * interrupt stops starting new orders and lets those in flight wind down. Returns NACME_OK when
- * all succeeded; otherwise the first failure's error, with ctx naming how many failed. */
+ * all succeeded. When the run itself could not be set up (the CA unreachable, the account refused),
+ * that error and its one-line cause; otherwise the first failure's error, with ctx naming how many
+ * failed. */
 enum nacme_err issue_batch_run(struct nacme_ctx *ctx, const struct nacme_config *cfg,
                                const struct issue_request *reqs, size_t n,
                                const struct issue_batch_opts *opt, struct issue_result *res);

@@ -395,24 +395,28 @@ static void batch_report(struct cli_state *st, const struct nacme_config *cfg,
                          const struct issue_request *reqs, const struct issue_result *res,
                          size_t n, double secs)
 {
-    size_t i, count[3] = {0};
+    size_t i, count[3] = {0}, run_failures = 0;
     json_t *arr;
 
-    for (i = 0; i < n; i++)
+    for (i = 0; i < n; i++) {
         count[res[i].outcome]++;
+        run_failures += res[i].run_failure;
+    }
     if (st->json) {
         arr = json_array();
         for (i = 0; i < n; i++)
             json_array_append_new(arr, issue_json_new(&reqs[i], cfg, &res[i]));
         json_print(arr);
-    } else if (st->ctx->loglevel >= NACME_LOG_INFO) {
+    } else if (st->ctx->loglevel >= NACME_LOG_INFO && run_failures == 0) {
+        /* (a run that could not start has one cause, printed once as the error line) */
         printf("%-40s %-10s %s\n", "NAME", "RESULT", "DETAIL");
         for (i = 0; i < n; i++)
             printf("%-40s %-10s %s\n", reqs[i].names[0], outcome_name(res[i].outcome),
                    res[i].outcome == ISSUE_FAILED ? res[i].errmsg : "");
     }
     fflush(stdout);
-    nacme_info(st->ctx, "%zu certificates in %.1f s: %zu issued, %zu unchanged, %zu failed", n,
+    if (run_failures == 0)
+        nacme_info(st->ctx, "%zu certificates in %.1f s: %zu issued, %zu unchanged, %zu failed", n,
                secs, count[ISSUE_ISSUED], count[ISSUE_UNCHANGED], count[ISSUE_FAILED]);
 }
 

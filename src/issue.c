@@ -466,8 +466,11 @@ static enum nacme_err job_steps(struct issue_job *j)
                           "certificate name \"%s\" must be 1-200 of [A-Za-z0-9._-]", j->name);
     if ((r = check_existing(j, j->res, &done)) != NACME_OK || done)
         goto out;
-    if ((r = run_connect(j->run, j->ctx)) != NACME_OK ||
-        (r = acme_client_clone_new(j->run->acme, j->ctx, &j->acme)) != NACME_OK)
+    if ((r = run_connect(j->run, j->ctx)) != NACME_OK) {
+        j->res->run_failure = true;
+        goto out;
+    }
+    if ((r = acme_client_clone_new(j->run->acme, j->ctx, &j->acme)) != NACME_OK)
         goto out;
     clock_gettime(CLOCK_MONOTONIC, &j->deadline);
     j->deadline.tv_sec += j->req->timeout_s;
@@ -501,7 +504,6 @@ static void job_run(struct issue_run *run, const struct issue_request *req,
     nacme_ctx_init(&ctx);
     ctx.loglevel = run->ctx->loglevel;
     ctx.logf = run->ctx->logf;
-    memset(res, 0, sizeof(*res));
     r = job_steps(&j);
     if (r != NACME_OK && strncmp(ctx.errmsg, j.name, strlen(j.name)) != 0)
         nacme_fail_prefix(&ctx, "%s", j.name);
@@ -563,7 +565,9 @@ static void *worker_main(void *arg)
         if (run->res[i].err == NACME_E_INTERRUPTED || nacme_interrupted())
             run_stop(run, "interrupted");
         result_line(&run->reqs[i], &run->res[i], line, sizeof(line));
-        progress_finished(run->progress, run->res[i].outcome == ISSUE_FAILED, line);
+        /* A failed set-up is said once, at the end, not once per certificate. */
+        progress_finished(run->progress, run->res[i].outcome == ISSUE_FAILED,
+                          run->res[i].run_failure ? NULL : line);
     }
 }
 
@@ -617,6 +621,7 @@ enum nacme_err issue_batch_run(struct nacme_ctx *ctx, const struct nacme_config 
     for (i = 0; i < n; i++) {
         if (run.next <= i) { /* never started: the run was stopped */
             res[i].err = run.connect_err ? run.connect_err : NACME_E_INTERRUPTED;
+            res[i].run_failure = run.connect_err != NACME_OK;
             snprintf(res[i].errmsg, sizeof(res[i].errmsg), "%s: not attempted: %.900s",
                      reqs[i].cert_name ? reqs[i].cert_name : reqs[i].names[0], run.why_stop);
             progress_skipped(run.progress);
@@ -627,7 +632,9 @@ enum nacme_err issue_batch_run(struct nacme_ctx *ctx, const struct nacme_config 
     if (failed == 0)
         goto out;
     r = res[first].err;
-    if (n == 1) {
+    if (run.connect_err != NACME_OK) {
+        r = nacme_fail(ctx, run.connect_err, "%s", run.connect_msg);
+    } else if (n == 1) {
         nacme_fail(ctx, r, "%s", res[0].errmsg);
     } else {
         /* One bad name among many is not a usage error of the whole command. */
