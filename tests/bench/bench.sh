@@ -4,7 +4,13 @@
 #
 #   tests/bench/bench.sh [--runs N] [--tools nacme,certbot,lego,uacme] [--nacme PATH]
 #                        [--json FILE] [--authz-reuse PCT] [--timeout SEC] [--baseline TOOL]
-#                        [--count-requests] [--keep]
+#                        [--count-requests] [--batch N [--parallel P]] [--curve LIST] [--keep]
+#
+# --batch N: "bring N sites to HTTPS". Run 1 stays a single name (it creates the account); every
+# later run issues N fresh names: nacme in one process (issue --separate), the peers one process
+# per certificate, one after the other, as their users run them; a run's figures are the sums
+# (RSS: the largest process). --curve 1,10,50,...: afterwards, nacme alone issues a batch of each
+# size, to show how the cost per certificate grows with the batch.
 #
 # Every run is its own process with a unique name (bench-TOOL-RUN.example). Each tool starts from
 # an empty state directory, so run 1 also creates the ACME account; later runs reuse it. Run 1
@@ -104,6 +110,11 @@ usage: tests/bench/bench.sh [options]
   --baseline TOOL    the tool the ratios divide by (default nacme)
   --count-requests   after the timed runs, one more (untimed) nacme run with verbose logging, to
                      count the HTTP requests nacme itself reports and compare with Pebble's count
+  --batch N          runs 2.. issue N names each: nacme in one process (--separate), the
+                     peers one process per certificate (default 1)
+  --parallel P       nacme's --parallel for batches (default: nacme's own default)
+  --curve LIST       after the runs, nacme alone issues one batch of each size in LIST
+                     (e.g. 1,10,50,200,500) and prints the cost per certificate
   --keep             keep the work directory (lab, states, logs) and say where it is
 EOF
 }
@@ -117,6 +128,9 @@ TIMEOUT=120
 BASELINE=nacme
 COUNT_REQUESTS=0
 KEEP=0
+BATCH=1
+PARALLEL=""
+CURVE=""
 # Verbose flags for --count-requests; nacme's HTTP layer logs one line per request at debug level
 # ("METHOD URL -> STATUS (N bytes)", src/http.c).
 NACME_VERBOSE_ARGS=${NACME_VERBOSE_ARGS:--v -v}
@@ -132,6 +146,9 @@ while [ $# -gt 0 ]; do
     --timeout) need_arg "$@"; TIMEOUT=$2; shift 2 ;;
     --baseline) need_arg "$@"; BASELINE=$2; shift 2 ;;
     --count-requests) COUNT_REQUESTS=1; shift ;;
+    --batch) need_arg "$@"; BATCH=$2; shift 2 ;;
+    --parallel) need_arg "$@"; PARALLEL=$2; shift 2 ;;
+    --curve) need_arg "$@"; CURVE=${2//,/ }; shift 2 ;;
     --keep) KEEP=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "bench: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
@@ -139,6 +156,12 @@ while [ $# -gt 0 ]; do
 done
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "bench: --runs wants a positive integer" >&2; exit 2; }
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || { echo "bench: --timeout wants seconds" >&2; exit 2; }
+[[ $BATCH =~ ^[1-9][0-9]*$ ]] || { echo "bench: --batch wants a positive integer" >&2; exit 2; }
+[ -z "$PARALLEL" ] || [[ $PARALLEL =~ ^[1-9][0-9]*$ ]] ||
+    { echo "bench: --parallel wants a positive integer" >&2; exit 2; }
+for c in $CURVE; do
+    [[ $c =~ ^[1-9][0-9]*$ ]] || { echo "bench: --curve wants sizes like 1,10,50" >&2; exit 2; }
+done
 [[ $AUTHZ_REUSE =~ ^[0-9]+$ ]] && [ "$AUTHZ_REUSE" -le 100 ] ||
     { echo "bench: --authz-reuse wants 0..100" >&2; exit 2; }
 for t in $TOOLS; do
@@ -240,9 +263,9 @@ cert_path() {
 }
 
 # One timed run of tool T for NAME; RUN=1 is the first (account creation included).
-# Leaves the harness output in $WORK/runs/T-RUN.{res,log}.
+# Leaves the harness output in BASE.{res,log} (default $WORK/runs/T-RUN).
 timed_run() {
-    local t=$1 run=$2 name=$3 s=${STATE[$1]} base=$WORK/runs/$1-$2
+    local t=$1 run=$2 name=$3 s=${STATE[$1]} base=${4:-$WORK/runs/$1-$2}
     local -a harness=(bash "$SELF" __measure "$TIMEOUT" "$base.res" "$base.log" --)
     case $t in
     nacme)
@@ -280,6 +303,42 @@ timed_run() {
     esac
 }
 
+# nacme issuing every name in one process (issue --separate); figures in BASE.{res,log}.
+timed_batch_nacme() {
+    local base=$1 n
+    shift
+    local -a args=()
+    for n in "$@"; do args+=(-d "$n"); done
+    bash "$SELF" __measure "$TIMEOUT" "$base.res" "$base.log" -- "$NACME" --server "$LAB_ACME_URL" \
+        --ca-bundle "$LAB_CA_BUNDLE" --state-dir "${STATE[nacme]}" --webroot "$LAB_WEBROOT" \
+        --agree-tos --email "$EMAIL" issue --separate ${PARALLEL:+--parallel "$PARALLEL"} "${args[@]}"
+}
+
+# A peer issuing the names one process after the other; BASE.res gets the sums: exit status of the
+# first failure, wall and CPU added up, the largest RSS, timed out if any was.
+timed_batch_peer() {
+    local t=$1 run=$2 base=$3 i=0 n
+    shift 3
+    for n in "$@"; do
+        i=$((i + 1))
+        timed_run "$t" "$run" "$n" "$base-$i"
+        cat "$base-$i.res" 2>/dev/null || echo "125 0 0 0 0 0"
+        [ -s "$base-$i.log" ] && cat "$base-$i.log" >>"$base.log"
+    done | awk '{ if (rc == 0 && $1 != 0) rc = $1; w += $2; u += $3; s += $4;
+        if ($5 > r) r = $5; if ($6 == 1) to = 1 }
+        END { printf "%d %d %.3f %.3f %d %d\n", rc, w, u, s, r, to }' >"$base.res"
+}
+
+# The names of run RUN of tool T: one in run 1 and without --batch, else BATCH of them.
+run_names() {
+    local t=$1 run=$2 i
+    if [ "$run" = 1 ] || [ "$BATCH" = 1 ]; then
+        echo "bench-$t-$run.example"
+    else
+        for ((i = 1; i <= BATCH; i++)); do echo "bench-$t-$run-$i.example"; done
+    fi
+}
+
 # Checks the certificate of a run: exists, written during the run, for NAME, chains to Pebble.
 check_cert() {
     local file=$1 name=$2 marker=$3
@@ -293,12 +352,22 @@ check_cert() {
 
 # Runs tool T once, checks it, appends a line to $RESULTS. Returns 0 when the run was ok.
 do_run() {
-    local t=$1 run=$2 name="bench-$1-$2.example" base=$WORK/runs/$1-$2 off0 off1 reqs
-    local rc wall_us cpu_u cpu_s rss timedout ok=0 note=""
+    local t=$1 run=$2 base=$WORK/runs/$1-$2 off0 off1 reqs name n
+    local rc wall_us cpu_u cpu_s rss timedout ok=0 note="" count
+    local -a names
+    mapfile -t names < <(run_names "$t" "$run")
+    name=${names[0]}
+    count=${#names[@]}
     touch "$base.marker"
     sleep 0.01 # the marker's mtime must be older than anything the run writes
     off0=$(stat -c %s "$PEBBLE_LOG")
-    timed_run "$t" "$run" "$name" 2>"$base.wrap"
+    if [ "$count" = 1 ]; then
+        timed_run "$t" "$run" "$name" 2>"$base.wrap"
+    elif [ "$t" = nacme ]; then
+        timed_batch_nacme "$base" "${names[@]}" 2>"$base.wrap"
+    else
+        timed_batch_peer "$t" "$run" "$base" "${names[@]}" 2>"$base.wrap"
+    fi
     off1=$(stat -c %s "$PEBBLE_LOG")
     reqs=$(tail -c +"$((off0 + 1))" "$PEBBLE_LOG" | head -c "$((off1 - off0))" |
         grep -c -- '-> calling handler()')
@@ -312,16 +381,19 @@ do_run() {
         elif [ "$rc" != 0 ]; then
             note="exit status $rc: $(grep -v '^\s*$' "$base.log" | tail -n 2 | tr '\n' ' ' |
                 cut -c1-200)"
-        elif note=$(check_cert "$(cert_path "$t" "$name")" "$name" "$base.marker"); then
+        else
             ok=1
+            for n in "${names[@]}"; do
+                note=$(check_cert "$(cert_path "$t" "$n")" "$n" "$base.marker") || { ok=0; break; }
+            done
         fi
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$run" "$name" "$ok" "$rc" \
-        "$wall_us" "$cpu_u" "$cpu_s" "$rss" "$reqs" "${note//$'\t'/ }" >>"$RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$run" "$name" "$ok" "$rc" \
+        "$wall_us" "$cpu_u" "$cpu_s" "$rss" "$reqs" "${note//$'\t'/ }" "$count" >>"$RESULTS"
     if [ $ok = 1 ]; then
-        printf '  %-8s run %-3s ok    %8.3f s wall %7.3f s cpu %7d KB %3d requests\n' "$t" \
-            "$run" "$(awk -v w="$wall_us" 'BEGIN { print w / 1e6 }')" \
-            "$(awk -v u="$cpu_u" -v s="$cpu_s" 'BEGIN { print u + s }')" "$rss" "$reqs"
+        printf '  %-8s run %-3s ok    %8.3f s wall %7.3f s cpu %7d KB %5d requests  %d cert(s)\n' \
+            "$t" "$run" "$(awk -v w="$wall_us" 'BEGIN { print w / 1e6 }')" \
+            "$(awk -v u="$cpu_u" -v s="$cpu_s" 'BEGIN { print u + s }')" "$rss" "$reqs" "$count"
         return 0
     fi
     printf '  %-8s run %-3s FAIL  %s\n' "$t" "$run" "$note"
@@ -412,6 +484,40 @@ if [ $COUNT_REQUESTS = 1 ]; then
     fi
 fi
 
+# --- --curve: nacme alone, one batch per size ----------------------------------------------------
+CURVE_FILE=$WORK/curve.tsv # size ok wall_us user_s sys_s rss_kb requests note
+: >"$CURVE_FILE"
+if [ -n "$CURVE" ] && [[ " ${ACTIVE[*]} " == *" nacme "* ]]; then
+    echo "curve: nacme, one process per batch${PARALLEL:+, --parallel $PARALLEL}"
+    for size in $CURVE; do
+        base=$WORK/runs/curve-$size
+        mapfile -t names < <(for ((i = 1; i <= size; i++)); do echo "bench-curve-$size-$i.example"; done)
+        touch "$base.marker"
+        sleep 0.01
+        off0=$(stat -c %s "$PEBBLE_LOG")
+        timed_batch_nacme "$base" "${names[@]}" 2>"$base.wrap"
+        off1=$(stat -c %s "$PEBBLE_LOG")
+        reqs=$(tail -c +"$((off0 + 1))" "$PEBBLE_LOG" | head -c "$((off1 - off0))" |
+            grep -c -- '-> calling handler()')
+        read -r rc wall_us cpu_u cpu_s rss timedout <"$base.res"
+        ok=1 note=""
+        if [ "$rc" != 0 ]; then
+            ok=0 note="exit status $rc: $(tail -n 1 "$base.log" | cut -c1-200)"
+        else
+            for n in "${names[@]}"; do
+                note=$(check_cert "$(cert_path nacme "$n")" "$n" "$base.marker") || { ok=0; break; }
+            done
+        fi
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$ok" "$wall_us" "$cpu_u" "$cpu_s" \
+            "$rss" "$reqs" "$note" >>"$CURVE_FILE"
+        printf '  %4d names: %s %8.3f s wall %7.3f s cpu (user %s, sys %s) %6d KB %5d requests\n' \
+            "$size" "$([ $ok = 1 ] && echo "ok  " || echo "FAIL")" \
+            "$(awk -v w="$wall_us" 'BEGIN { print w / 1e6 }')" \
+            "$(awk -v u="$cpu_u" -v s="$cpu_s" 'BEGIN { print u + s }')" "$cpu_u" "$cpu_s" "$rss" "$reqs"
+        [ $ok = 1 ] || echo "    $note"
+    done
+fi
+
 # --- the report ---------------------------------------------------------------------------------
 FLOOR=$(harness_floor)
 echo "measuring harness floor (GNU time running /bin/true, after the runs): $FLOOR"
@@ -422,9 +528,10 @@ echo "measuring harness floor (GNU time running /bin/true, after the runs): $FLO
 } >"$WORK/tools.tsv"
 
 python3 - "$RESULTS" "$WORK/tools.tsv" "$BASELINE" "$JSON" "$RUNS" "$AUTHZ_REUSE" \
-    "$LAB_ACME_URL" "$FLOOR" "$COUNT_NOTE" <<'EOF'
+    "$LAB_ACME_URL" "$FLOOR" "$COUNT_NOTE" "$CURVE_FILE" <<'EOF'
 import json, statistics, sys
-res_file, tools_file, baseline, json_file, runs, reuse, url, floor, count_note = sys.argv[1:]
+(res_file, tools_file, baseline, json_file, runs, reuse, url, floor, count_note,
+ curve_file) = sys.argv[1:]
 tools, info = [], {}
 for line in open(tools_file):
     t, version, skip = (line.rstrip("\n").split("\t") + ["", ""])[:3]
@@ -433,9 +540,9 @@ for line in open(tools_file):
 rows = {t: [] for t in tools}
 for line in open(res_file):
     f = line.rstrip("\n").split("\t")
-    t, run, name, ok, rc, wall, cu, cs, rss, reqs, note = f
+    t, run, name, ok, rc, wall, cu, cs, rss, reqs, note, count = f
     rows[t].append({
-        "run": int(run), "name": name, "ok": ok == "1", "exit": int(rc),
+        "run": int(run), "name": name, "certificates": int(count), "ok": ok == "1", "exit": int(rc),
         "wall_s": int(wall) / 1e6, "user_s": float(cu), "sys_s": float(cs),
         "cpu_s": round(float(cu) + float(cs), 3), "peak_rss_kb": int(rss),
         "acme_requests": int(reqs), "note": note or None})
@@ -488,6 +595,20 @@ for t in tools:
 print("requests: ACME requests Pebble logged per steady-state run (run 1's in brackets)."
       " RSS: largest single process.")
 print(f"harness floor, included in every figure: {floor}")
+batch = max([x["certificates"] for t in tools for x in rows[t]], default=1)
+if batch > 1:
+    print(f"\nruns 2..N issue {batch} certificates each (nacme: one process; the others: one "
+          "process per certificate). Per certificate (steady medians / " + str(batch) + "):")
+    for t in tools:
+        st = summary[t]["steady"]
+        if st["median_wall_s"] is None:
+            continue
+        st["per_certificate"] = {"wall_s": st["median_wall_s"] / batch,
+                                 "cpu_s": st["median_cpu_s"] / batch,
+                                 "acme_requests": st["median_acme_requests"] / batch}
+        pc = st["per_certificate"]
+        print(f"  {t:8} {pc['wall_s'] * 1000:9.1f} ms wall {pc['cpu_s'] * 1000:9.1f} ms CPU "
+              f"{pc['acme_requests']:6.2f} requests")
 
 # Ratios against the baseline: steady-state medians, falling back to run 1 when N = 1.
 def figure(t, key):
@@ -520,8 +641,26 @@ else:
     if not ratios:
         print(f"ratios: no other tool has a successful run to compare with {baseline}")
 
+curve = []
+for line in open(curve_file):
+    size, ok, wall, cu, cs, rss, reqs, note = (line.rstrip("\n").split("\t") + [""])[:8]
+    size, wall, cu, cs = int(size), int(wall) / 1e6, float(cu), float(cs)
+    curve.append({"certificates": size, "ok": ok == "1", "wall_s": wall, "user_s": cu,
+                  "sys_s": cs, "cpu_s": round(cu + cs, 3), "peak_rss_kb": int(rss),
+                  "acme_requests": int(reqs), "note": note or None})
+if curve:
+    print("\ncurve (nacme, one process per batch, account already made):")
+    print("%6s %10s %10s %14s %14s %14s %14s %10s" % ("names", "wall", "CPU", "wall/cert",
+          "CPU/cert", "user/cert", "sys/cert", "req/cert"))
+    for c in curve:
+        n = c["certificates"]
+        print("%6d %10s %10s %11.1f ms %11.1f ms %11.1f ms %11.1f ms %10.2f%s" % (
+            n, fmt_s(c["wall_s"]), fmt_s(c["cpu_s"]), c["wall_s"] * 1000 / n,
+            c["cpu_s"] * 1000 / n, c["user_s"] * 1000 / n, c["sys_s"] * 1000 / n,
+            c["acme_requests"] / n, "" if c["ok"] else "  FAILED: " + (c["note"] or "")))
+
 if json_file:
-    doc = {"runs_per_tool": int(runs), "lab": {"acme_url": url, "authz_reuse_percent": int(reuse),
+    doc = {"runs_per_tool": int(runs), "batch": batch, "curve": curve, "lab": {"acme_url": url, "authz_reuse_percent": int(reuse),
            "pebble_va_nosleep": True}, "harness_floor": floor, "baseline": baseline,
            "count_requests": count_note or None, "tools": summary, "ratios": ratios}
     with open(json_file, "w") as f:
