@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The CA's rate limits hold the whole batch: a 503 rateLimited with a short Retry-After is waited
+# out (no order sends anything before it ends) and the batch succeeds; a Retry-After longer than
+# the orders' deadline fails them at once, naming the wait, without asking the CA again. (Orders
+# already in flight when the first rate limit arrives cannot be recalled: at most --parallel.)
+set -u
+. "$NACME_SRC/tests/lab/lib.sh"
+lab_up LAB_AUTHZREUSE=0
+S=$LAB_DIR/state
+names() { local i; for i in $(seq 1 "$2"); do printf -- '-d %s%d.example ' "$1" "$i"; done; }
+proxied() { grep -c " $1 " "$LAB_DIR/proxy.log"; }
+faulted() { grep -c "fault=y" "$LAB_DIR/proxy.log"; }
+
+proxy_up pass
+t_ok "an account first" proxy_nacme --agree-tos issue -d first.example
+
+RL=urn:ietf:params:acme:error:rateLimited
+proxy_up problem --match '/order-plz' --count 1 --status 503 --problem-type "$RL" \
+    --detail "too many new orders" --retry-after 2
+: >"$LAB_DIR/proxy.log"
+start=$(date +%s%N)
+# shellcheck disable=SC2046
+t_ok "a batch whose first newOrder gets 503 rateLimited, Retry-After: 2" \
+    proxy_nacme issue --separate --parallel 4 $(names w 6)
+ms=$((($(date +%s%N) - start) / 1000000))
+OUT=$T_OUTPUT
+t_check "all 6 issued" '[ "$(ls "$S/live" | grep -c "^w")" = 6 ]'
+t_check "it waited the 2 s (took $ms ms) and said so" \
+    '[ "$ms" -ge 1900 ] && printf "%s" "$OUT" | grep -q "the CA asked to wait"'
+t_check "one fault was served" '[ "$(faulted)" = 1 ]'
+t_check "the refused order was sent again once: 7 newOrders in all (1 refused + 6)" \
+    '[ "$(grep -c "^POST /order-plz " "$LAB_DIR/proxy.log")" = 7 ]'
+
+proxy_up problem --match '/order-plz' --status 429 --problem-type "$RL" \
+    --detail "too many certificates for this domain" --retry-after 86400
+: >"$LAB_DIR/proxy.log"
+# shellcheck disable=SC2046
+t_status "a day-long Retry-After: the batch of 8 fails, exit 1" 1 \
+    proxy_nacme issue --separate --parallel 3 --timeout 60 $(names d 8)
+OUT=$T_OUTPUT
+sent=$(grep -c "^POST /order-plz " "$LAB_DIR/proxy.log")
+t_check "at most the 3 orders in flight reached the CA ($sent), none twice" '[ "$sent" -le 3 ]'
+t_check "those report the CA's problem and the wait" \
+    '[ "$(printf "%s\n" "$OUT" | grep -cE "^d[0-9]\.example +failed .*HTTP 429 $RL: too many certificates for this domain.*wait 86400 s")" = "$sent" ]'
+t_check "the others were not sent, naming the wait and the problem" \
+    '[ "$(printf "%s\n" "$OUT" | grep -cE "^d[0-9]\.example +failed .*not sent: the CA asked to wait [0-9]+ s more: HTTP 429 $RL")" = $((8 - sent)) ]'
+t_check "nothing was written for them" '[ -z "$(ls "$S/live" | grep "^d")" ]'
+
+# Malformed Retry-After values are not waited on: the request fails with the CA's problem.
+for ra in -1 1.5 123456789012345678901234567890; do
+    proxy_up problem --match '/order-plz' --count 1 --status 503 --problem-type "$RL" --retry-after "$ra"
+    start=$(date +%s%N)
+    t_status "Retry-After: $ra is not a wait: exit 1 at once" 1 proxy_nacme issue -d "ra$RANDOM.example"
+    ms=$((($(date +%s%N) - start) / 1000000))
+    t_check "within 2 s ($ms ms), with the CA's problem" \
+        '[ "$ms" -lt 2000 ] && printf "%s" "$T_OUTPUT" | grep -q "HTTP 503 $RL"'
+done
+t_done
