@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "account.h"
 #include "acme.h"
 #include "cert.h"
 #include "challenge.h"
@@ -161,33 +162,6 @@ out:
 
 /* ---- account ---------------------------------------------------------------------------- */
 
-/* Load the account key for this CA, or make one and store it before the CA ever hears of it. */
-static enum nacme_err account_key_load(struct issue_run *run, char **url, bool *is_new)
-{
-    char *pem = NULL;
-    size_t len = 0;
-    enum nacme_err r;
-
-    *is_new = false;
-    r = store_account_load_new(run->ctx, run->store, run->server_url, &pem, &len, url);
-    if (r == NACME_OK) {
-        r = key_from_pem_new(run->ctx, pem, len, "the account key", &run->account_key);
-        goto out;
-    }
-    if (r != NACME_E_NOTFOUND)
-        goto out;
-    nacme_verbose(run->ctx, "creating an account key for %s", run->server_url);
-    if ((r = key_generate_new(run->ctx, NACME_KEY_EC256, &run->account_key)) != NACME_OK ||
-        (r = key_to_pem_new(run->ctx, run->account_key, &pem, &len)) != NACME_OK ||
-        (r = store_account_save(run->ctx, run->store, run->server_url, pem, len, NULL)) !=
-            NACME_OK)
-        goto out;
-    *is_new = true;
-out:
-    nacme_secret_free(pem, len);
-    return r;
-}
-
 static enum nacme_err account_setup(struct issue_run *run)
 {
     struct acme_account_opts o = {
@@ -199,7 +173,8 @@ static enum nacme_err account_setup(struct issue_run *run)
     char *known = NULL, *url = NULL;
     enum nacme_err r;
 
-    if ((r = account_key_load(run, &known, &o.key_is_new)) != NACME_OK)
+    if ((r = account_key_load_new(run->ctx, run->store, run->server_url, &run->account_key,
+                                  &known, &o.key_is_new)) != NACME_OK)
         goto out;
     o.known_url = known;
     if ((r = acme_account_ensure(run->acme, run->account_key, &o, &url)) != NACME_OK)
