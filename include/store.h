@@ -78,6 +78,11 @@ enum nacme_err store_lineage_install(struct nacme_ctx *ctx, struct nacme_store *
                                      const char *chain_pem, const char *fullchain_pem,
                                      const char *key_pem, size_t key_len);
 
+/* The names of every lineage under live/, sorted. Free with store_names_free. */
+enum nacme_err store_lineage_list_new(struct nacme_ctx *ctx, struct nacme_store *st,
+                                      char ***names, size_t *n);
+void store_names_free(char **names, size_t n);
+
 /* The current live certificate (live/NAME/cert.pem) as a heap string; NACME_E_NOTFOUND if none. */
 enum nacme_err store_live_cert_new(struct nacme_ctx *ctx, struct nacme_store *st, const char *name,
                                    char **cert_pem);

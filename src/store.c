@@ -8,6 +8,7 @@
  */
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -926,5 +927,69 @@ out:
     fd_close(namefd);
     fd_close(archfd);
     free(what);
+    return r;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void store_names_free(char **names, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+enum nacme_err store_lineage_list_new(struct nacme_ctx *ctx, struct nacme_store *st,
+                                      char ***names, size_t *n)
+{
+    char **list = NULL, **grown;
+    size_t count = 0;
+    struct dirent *e;
+    DIR *d = NULL;
+    int fd = -1;
+    enum nacme_err r;
+
+    *names = NULL;
+    *n = 0;
+    if ((r = subdir_open(ctx, st, "live", &fd)) != NACME_OK)
+        return r;
+    if ((d = fdopendir(fd)) == NULL) {
+        r = nacme_fail_errno(ctx, NACME_E_IO, "%s/live", st->path);
+        close(fd);
+        return r;
+    }
+    while ((e = readdir(d)) != NULL) {
+        struct stat sb;
+        /* Only what nacme makes there: links with valid names (no temp files, no strays). */
+        if (!store_name_valid(e->d_name))
+            continue;
+        if (e->d_type == DT_UNKNOWN &&
+            fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(sb.st_mode))
+            e->d_type = DT_LNK;
+        if (e->d_type != DT_LNK)
+            continue;
+        if ((grown = realloc(list, (count + 1) * sizeof(*list))) == NULL ||
+            (grown[count] = nacme_strdup_new(e->d_name)) == NULL) {
+            list = grown ? grown : list;
+            r = oom(ctx);
+            goto out;
+        }
+        list = grown;
+        count++;
+    }
+    if (count > 1)
+        qsort(list, count, sizeof(*list), name_cmp);
+    *names = list;
+    *n = count;
+    list = NULL;
+    count = 0;
+out:
+    closedir(d);
+    store_names_free(list, count);
     return r;
 }
