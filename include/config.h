@@ -13,6 +13,7 @@
 #define NACME_DEFAULT_STATE_DIR "/var/lib/nacme"
 #define NACME_DEFAULT_WEBROOT "/var/www/nacme"
 #define NACME_DEFAULT_SERVER "letsencrypt"
+#define NACME_DEFAULT_NGINX_SNIPPETS "/etc/nginx/snippets"
 
 struct nacme_config {
     char *server;       /* directory URL, or a short name (letsencrypt, letsencrypt-staging) */
@@ -24,6 +25,7 @@ struct nacme_config {
     char *key_type;     /* for new certificates */
     char *eab_kid;
     char *eab_hmac_key;
+    char *nginx_snippets; /* nginx's snippet directory, for nginx-setup */
 };
 
 /* Read path into cfg (fields the file sets replace what cfg held). A missing file is an error only

@@ -12,7 +12,6 @@
 
 #include "nacme.h"
 
-#define NGINX_DEFAULT_SNIPPET_DIR "/etc/nginx/snippets"
 #define NGINX_CHALLENGE_SNIPPET "nacme-acme-challenge.conf"
 
 /* The http-01 snippet: served from webroot, or, when thumbprint is not NULL, answered by nginx

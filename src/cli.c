@@ -13,8 +13,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "account.h"
 #include "config.h"
 #include "issue.h"
+#include "jws.h"
+#include "nginx_snippets.h"
+#include "store.h"
 #include "keys.h"
 #include "names.h"
 #include "nacme.h"
@@ -22,6 +26,7 @@
 enum cli_cmd_bit {
     CMD_GLOBAL = 0, /* valid before and after every command */
     CMD_ISSUE = 1 << 0,
+    CMD_NGINX_SETUP = 1 << 1,
 };
 
 enum cli_opt_id {
@@ -42,6 +47,8 @@ enum cli_opt_id {
     OPT_TIMEOUT,
     OPT_SEPARATE,
     OPT_PARALLEL,
+    OPT_NGINX_SNIPPETS,
+    OPT_STATELESS,
     OPT_VERBOSE = 'v',
     OPT_QUIET = 'q',
     OPT_HELP = 'h',
@@ -74,6 +81,8 @@ static const struct cli_option cli_options[] = {
      "External Account Binding key identifier from the CA"},
     {"eab-hmac-key", OPT_EAB_HMAC_KEY, required_argument, "KEY", CMD_GLOBAL,
      "External Account Binding MAC key (base64url) from the CA"},
+    {"nginx-snippets", OPT_NGINX_SNIPPETS, required_argument, "DIR", CMD_GLOBAL,
+     "nginx's snippet directory (default " NACME_DEFAULT_NGINX_SNIPPETS ")"},
     {"config", OPT_CONFIG, required_argument, "FILE", CMD_GLOBAL,
      "configuration file (default " NACME_DEFAULT_CONFIG ")"},
     {"json", OPT_JSON, no_argument, NULL, CMD_GLOBAL, "print the result as JSON on stdout"},
@@ -95,6 +104,8 @@ static const struct cli_option cli_options[] = {
      "one certificate per name instead of one for all names"},
     {"parallel", OPT_PARALLEL, required_argument, "N", CMD_ISSUE,
      "orders in flight at once with --separate (default 10, at most 100)"},
+    {"stateless", OPT_STATELESS, no_argument, NULL, CMD_NGINX_SETUP,
+     "answer challenges from the account key's thumbprint in nginx itself, with no files"},
 };
 #define CLI_NOPTIONS (sizeof(cli_options) / sizeof(cli_options[0]))
 
@@ -113,6 +124,8 @@ struct cli_state {
     bool force;
     bool separate;
     int parallel;
+    /* nginx-setup */
+    bool stateless;
 };
 
 struct cli_command {
@@ -124,12 +137,16 @@ struct cli_command {
 };
 
 static enum nacme_err run_issue(struct cli_state *st, struct nacme_config *cfg);
+static enum nacme_err run_nginx_setup(struct cli_state *st, struct nacme_config *cfg);
 
 static const struct cli_command cli_commands[] = {
     {"issue", CMD_ISSUE,
      "-d NAME [-d NAME ...] [--cert-name NAME | --separate [--parallel N]] [--key-type TYPE] "
      "[--force]",
      "obtain a certificate for one or more names over http-01", run_issue},
+    {"nginx-setup", CMD_NGINX_SETUP, "[--stateless]",
+     "write nginx snippets for http-01 and each certificate, and say where to include them",
+     run_nginx_setup},
 };
 #define CLI_NCOMMANDS (sizeof(cli_commands) / sizeof(cli_commands[0]))
 
@@ -264,6 +281,8 @@ static enum nacme_err apply_option(struct cli_state *st, int id, const char *v)
     case OPT_TIMEOUT: return parse_int(st, "timeout", v, 1, 86400, &st->timeout_s);
     case OPT_SEPARATE: st->separate = true; return NACME_OK;
     case OPT_PARALLEL: return parse_int(st, "parallel", v, 1, 100, &st->parallel);
+    case OPT_NGINX_SNIPPETS: return set_string(st, &c->nginx_snippets, v);
+    case OPT_STATELESS: st->stateless = true; return NACME_OK;
     default: return nacme_fail(st->ctx, NACME_E_USAGE, "unknown option (see nacme --help)");
     }
 }
@@ -308,10 +327,12 @@ static const struct cli_command *find_command(const char *name)
 static enum nacme_err merge_config(struct cli_state *st, struct nacme_config *cfg)
 {
     struct nacme_config *c = &st->cl;
-    char **from[] = {&c->server, &c->ca_bundle, &c->state_dir, &c->webroot,
-                     &c->email,  &c->key_type,  &c->eab_kid,   &c->eab_hmac_key};
-    char **to[] = {&cfg->server, &cfg->ca_bundle, &cfg->state_dir, &cfg->webroot,
-                   &cfg->email,  &cfg->key_type,  &cfg->eab_kid,   &cfg->eab_hmac_key};
+    char **from[] = {&c->server,   &c->ca_bundle, &c->state_dir, &c->webroot,
+                     &c->email,    &c->key_type,  &c->eab_kid,   &c->eab_hmac_key,
+                     &c->nginx_snippets};
+    char **to[] = {&cfg->server,   &cfg->ca_bundle, &cfg->state_dir, &cfg->webroot,
+                   &cfg->email,    &cfg->key_type,  &cfg->eab_kid,   &cfg->eab_hmac_key,
+                   &cfg->nginx_snippets};
     enum nacme_err r;
     size_t i;
 
@@ -485,6 +506,124 @@ static enum nacme_err run_issue(struct cli_state *st, struct nacme_config *cfg)
     if (st->json)
         json_print(issue_json_new(&req, cfg, &res));
     return NACME_OK;
+}
+
+/* ---- nginx-setup ------------------------------------------------------------------------ */
+
+struct setup_out {
+    json_t *written;   /* files written */
+    json_t *unchanged; /* files that already held the same text */
+};
+
+static enum nacme_err setup_write(struct cli_state *st, const struct nacme_config *cfg,
+                                  const char *file, const char *text, struct setup_out *o)
+{
+    bool changed = false;
+    enum nacme_err r;
+    char *path;
+
+    if ((r = nginx_snippet_write(st->ctx, cfg->nginx_snippets, file, text, &changed)) != NACME_OK)
+        return r;
+    if ((path = nacme_printf_new("%s/%s", cfg->nginx_snippets, file)) == NULL)
+        return nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
+    nacme_info(st->ctx, "%s: %s", path, changed ? "written" : "unchanged");
+    json_array_append_new(changed ? o->written : o->unchanged, json_string(path));
+    free(path);
+    return NACME_OK;
+}
+
+/* The account key's thumbprint for --stateless; the key is made (and stored) if there is none:
+ * the thumbprint needs no CA. */
+static enum nacme_err setup_thumbprint(struct cli_state *st, const struct nacme_config *cfg,
+                                       struct nacme_store *store, char **out)
+{
+    EVP_PKEY *key = NULL;
+    char *url = NULL;
+    bool is_new = false;
+    enum nacme_err r;
+
+    r = account_key_load_new(st->ctx, store, config_server_url(cfg->server), &key, &url, &is_new);
+    if (r == NACME_OK)
+        r = jwk_thumbprint_new(st->ctx, key, out);
+    EVP_PKEY_free(key);
+    free(url);
+    return r;
+}
+
+static enum nacme_err setup_snippets(struct cli_state *st, const struct nacme_config *cfg,
+                                     struct nacme_store *store, struct setup_out *o,
+                                     char **lineages, size_t n)
+{
+    char *text = NULL, *thumbprint = NULL, *file = NULL;
+    enum nacme_err r;
+    size_t i;
+
+    if ((st->stateless && (r = setup_thumbprint(st, cfg, store, &thumbprint)) != NACME_OK) ||
+        (r = nginx_snippet_challenge_new(st->ctx, cfg->webroot, thumbprint, &text)) != NACME_OK ||
+        (r = setup_write(st, cfg, NGINX_CHALLENGE_SNIPPET, text, o)) != NACME_OK)
+        goto out;
+    for (i = 0; i < n; i++) {
+        free(text);
+        free(file);
+        text = NULL;
+        if ((file = nginx_snippet_ssl_file_new(lineages[i])) == NULL) {
+            r = nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
+            goto out;
+        }
+        if ((r = nginx_snippet_ssl_new(st->ctx, cfg->state_dir, lineages[i], &text)) !=
+                NACME_OK ||
+            (r = setup_write(st, cfg, file, text, o)) != NACME_OK)
+            goto out;
+    }
+out:
+    free(text);
+    free(file);
+    free(thumbprint);
+    return r;
+}
+
+static void setup_print_includes(const struct nacme_config *cfg, char **lineages, size_t n)
+{
+    size_t i;
+
+    printf("In every server block that listens on port 80 for a name nacme certifies:\n"
+           "    include %s/%s;\n",
+           cfg->nginx_snippets, NGINX_CHALLENGE_SNIPPET);
+    for (i = 0; i < n; i++)
+        printf("In the server block that listens with ssl for %s:\n"
+               "    include %s/nacme-ssl-%s.conf;\n",
+               lineages[i], cfg->nginx_snippets, lineages[i]);
+    printf("Then: nginx -t && nginx -s reload\n");
+}
+
+static enum nacme_err run_nginx_setup(struct cli_state *st, struct nacme_config *cfg)
+{
+    struct setup_out o = {json_array(), json_array()};
+    struct nacme_store *store = NULL;
+    char **lineages = NULL;
+    size_t n = 0;
+    enum nacme_err r;
+
+    if (o.written == NULL || o.unchanged == NULL) {
+        r = nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((r = store_open_new(st->ctx, cfg->state_dir, &store)) != NACME_OK ||
+        (r = store_lineage_list_new(st->ctx, store, &lineages, &n)) != NACME_OK ||
+        (r = setup_snippets(st, cfg, store, &o, lineages, n)) != NACME_OK)
+        goto out;
+    if (st->json)
+        json_print(json_pack("{s:s, s:b, s:O, s:O}", "snippet_dir", cfg->nginx_snippets,
+                             "stateless", st->stateless, "written", o.written, "unchanged",
+                             o.unchanged));
+    else if (st->ctx->loglevel >= NACME_LOG_INFO)
+        setup_print_includes(cfg, lineages, n);
+out:
+    json_decref(o.written);
+    json_decref(o.unchanged);
+    store_names_free(lineages, n);
+    store_free(store);
+    return r;
 }
 
 /* ---- main ------------------------------------------------------------------------------- */

@@ -97,14 +97,16 @@ enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_ex
         CFG_STR("key_type", NULL, CFGF_NODEFAULT),
         CFG_STR("eab_kid", NULL, CFGF_NODEFAULT),
         CFG_STR("eab_hmac_key", NULL, CFGF_NODEFAULT),
+        CFG_STR("nginx_snippet_dir", NULL, CFGF_NODEFAULT),
         __CFG_PTR(CTX_OPT, 0, CFGF_NODEFAULT, (void **)(void *)ctx, reject_value, 0),
         CFG_END(),
     };
-    static const char *const strings[] = {"server",  "ca_bundle", "state_dir",
-                                          "webroot", "email",     "key_type",
-                                          "eab_kid", "eab_hmac_key"};
-    char **dsts[] = {&cfg->server, &cfg->ca_bundle, &cfg->state_dir, &cfg->webroot,
-                     &cfg->email,  &cfg->key_type,  &cfg->eab_kid,   &cfg->eab_hmac_key};
+    static const char *const strings[] = {"server",  "ca_bundle", "state_dir",    "webroot",
+                                          "email",   "key_type",  "eab_kid",      "eab_hmac_key",
+                                          "nginx_snippet_dir"};
+    char **dsts[] = {&cfg->server,  &cfg->ca_bundle, &cfg->state_dir,    &cfg->webroot,
+                     &cfg->email,   &cfg->key_type,  &cfg->eab_kid,      &cfg->eab_hmac_key,
+                     &cfg->nginx_snippets};
     enum nacme_err r = NACME_OK;
     cfg_t *c = NULL;
     size_t i;
@@ -151,7 +153,8 @@ enum nacme_err config_defaults(struct nacme_ctx *ctx, struct nacme_config *cfg)
     if (default_string(&cfg->server, NACME_DEFAULT_SERVER) != 0 ||
         default_string(&cfg->state_dir, NACME_DEFAULT_STATE_DIR) != 0 ||
         default_string(&cfg->webroot, NACME_DEFAULT_WEBROOT) != 0 ||
-        default_string(&cfg->key_type, "ec256") != 0)
+        default_string(&cfg->key_type, "ec256") != 0 ||
+        default_string(&cfg->nginx_snippets, NACME_DEFAULT_NGINX_SNIPPETS) != 0)
         return nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
     return NACME_OK;
 }
@@ -165,6 +168,7 @@ void config_clear(struct nacme_config *cfg)
     free(cfg->email);
     free(cfg->key_type);
     free(cfg->eab_kid);
+    free(cfg->nginx_snippets);
     nacme_secret_free(cfg->eab_hmac_key, cfg->eab_hmac_key ? strlen(cfg->eab_hmac_key) : 0);
     memset(cfg, 0, sizeof(*cfg));
 }
