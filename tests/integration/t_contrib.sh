@@ -58,7 +58,7 @@ t_check "TLS 1.2 and 1.3 are offered" \
     'curl -s -o /dev/null -k --tlsv1.2 --tls-max 1.2 --resolve "example.com:$TLS_PORT:127.0.0.1" "https://example.com:$TLS_PORT/" -w "%{http_code}" | grep -qv 000 &&
      curl -s -o /dev/null -k --tlsv1.3 --resolve "example.com:$TLS_PORT:127.0.0.1" "https://example.com:$TLS_PORT/" -w "%{http_code}" | grep -qv 000'
 t_check "TLS 1.1 is refused" \
-    '! openssl s_client -connect "127.0.0.1:$TLS_PORT" -servername example.com -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0' </dev/null >/dev/null 2>&1'
+    '! openssl s_client -connect "127.0.0.1:$TLS_PORT" -servername example.com -tls1_1 -cipher "DEFAULT:@SECLEVEL=0" </dev/null >/dev/null 2>&1'
 t_check "the stateless example echoes a base64url token with the thumbprint" \
     '[ "$(curl -s -H "Host: stateless.example" "http://127.0.0.1:$SL_PORT/.well-known/acme-challenge/Ab-_9")" = Ab-_9.THUMB ]'
 t_done
