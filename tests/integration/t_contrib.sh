@@ -16,14 +16,7 @@ sed 's/ACCOUNT_THUMBPRINT/THUMB/' "$NACME_SRC/contrib/nginx/nacme-acme-challenge
     >"$D/snippets/stateless.conf"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=example.com \
     -keyout "$D/live/example.com/privkey.pem" -out "$D/live/example.com/fullchain.pem" 2>/dev/null
-cat >"$D/nginx.conf" <<CONF
-pid $D/nginx.pid;
-error_log $D/error.log;
-events {}
-http {
-    access_log off;
-    client_body_temp_path $D/tmp; proxy_temp_path $D/tmp; fastcgi_temp_path $D/tmp;
-    uwsgi_temp_path $D/tmp; scgi_temp_path $D/tmp;
+{ nginx_head "$D"; cat <<CONF; } >"$D/nginx.conf"
     server {
         listen 127.0.0.1:$PORT;
         server_name example.com;

@@ -35,14 +35,7 @@ mkdir -p "$D/tmp"
 P80=$(free_port)
 P443=$(free_port)
 NGX="nginx -p $D/ -c $D/nginx.conf -e $D/error.log"
-cat >"$D/nginx.conf" <<CONF
-pid $D/nginx.pid;
-error_log $D/error.log;
-events {}
-http {
-    access_log off;
-    client_body_temp_path $D/tmp; proxy_temp_path $D/tmp; fastcgi_temp_path $D/tmp;
-    uwsgi_temp_path $D/tmp; scgi_temp_path $D/tmp;
+{ nginx_head "$D"; cat <<CONF; } >"$D/nginx.conf"
     server {
         listen 127.0.0.1:$P80;
         server_name site.example;

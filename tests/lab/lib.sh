@@ -91,6 +91,19 @@ lab_nacme() {
 PROXY_PID=""
 PROXY_PORT=""
 PROXY_URL=""
+# nginx_head DIR: the opening of a private nginx's configuration with every path under DIR (pid,
+# error log, temp files); the caller appends its server blocks and closes the http block.
+nginx_head() {
+    cat <<EOF
+pid $1/nginx.pid;
+error_log $1/error.log;
+events {}
+http {
+    access_log off;
+    client_body_temp_path $1/tmp; proxy_temp_path $1/tmp; fastcgi_temp_path $1/tmp;
+    uwsgi_temp_path $1/tmp; scgi_temp_path $1/tmp;
+EOF
+}
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
