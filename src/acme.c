@@ -12,7 +12,10 @@
 #include "b64url.h"
 #include "jws.h"
 
-#define ACME_BADNONCE_RETRIES 10 /* at 50 % rejection, 1 request in 2048 still fails */
+/* A CA may reject any share of nonces (Pebble: PEBBLE_WFE_NONCEREJECT). With retries bounded at
+ * 100, a request still fails at 50 % rejection with odds of 2^-101, at 90 % of 1 in 40,000; a
+ * CA that rejects everything costs 101 quick requests, not a hang. */
+#define ACME_BADNONCE_RETRIES 100
 #define ACME_MAX_AUTHZS 100
 #define ACME_JOSE "application/jose+json"
 #define ACME_NONCE_POOL 64        /* spare nonces kept for the next requests of any thread */
