@@ -1,0 +1,40 @@
+/*
+ * nginx_ctl.h - the running nginx: test its configuration, reload it, and check what it serves.
+ * Commands are split at blanks and run without a shell (a user who wants one writes "sh -c ...").
+ */
+#ifndef NACME_NGINX_CTL_H
+#define NACME_NGINX_CTL_H
+
+#include <stdbool.h>
+
+#include "nacme.h"
+
+#define NGINX_DEFAULT_TEST_CMD "nginx -t"
+#define NGINX_DEFAULT_RELOAD_CMD "nginx -s reload"
+#define NGINX_DEFAULT_PID_FILE "/run/nginx.pid"
+
+/* Run cmd with stdin from /dev/null, collecting stdout and stderr (capped at 64 KiB) into *output
+ * and its exit status into *status (128+N when killed by signal N); killed after timeout_s.
+ * NACME_E_IO when it cannot be started (the command named). */
+enum nacme_err nginx_run_new(struct nacme_ctx *ctx, const char *cmd, int timeout_s, char **output,
+                             int *status);
+
+/* The configuration test (nginx -t): NACME_OK, or NACME_E_CONFIG naming the command and nginx's
+ * first [emerg] line (or its last line). *output (may be NULL) gets everything it printed. */
+enum nacme_err nginx_test(struct nacme_ctx *ctx, const char *cmd, char **output);
+
+/* Whether the nginx master of pid_file runs. */
+bool nginx_running(const char *pid_file);
+
+/* The reload command: NACME_OK when it exited 0, else NACME_E_IO naming it and its output. */
+enum nacme_err nginx_reload(struct nacme_ctx *ctx, const char *cmd);
+
+/* The serial (upper-case hex) of the certificate nginx presents at host:port for the SNI name.
+ * No verification: it is our own nginx, and the point is to compare with what we installed. */
+enum nacme_err nginx_served_serial_new(struct nacme_ctx *ctx, const char *host, int port,
+                                       const char *sni, char **serial);
+
+/* The last line of the error log that holds "[emerg]", or NULL. */
+char *nginx_last_emerg_new(const char *error_log);
+
+#endif
