@@ -83,6 +83,19 @@ enum nacme_err store_lineage_list_new(struct nacme_ctx *ctx, struct nacme_store 
                                       char ***names, size_t *n);
 void store_names_free(char **names, size_t n);
 
+/* The two halves of store_lineage_install, for runs that test nginx between them: stage writes
+ * the new version (archive/NAME/N+1 or later, complete and fsynced) without making it live and sets
+ * *staged to its number; switch points live/NAME at version (also back at an older one) and
+ * records lin (with that version) in lineage.json. */
+enum nacme_err store_lineage_stage(struct nacme_ctx *ctx, struct nacme_store *st,
+                                   const struct store_lineage *lin, const char *cert_pem,
+                                   const char *chain_pem, const char *fullchain_pem,
+                                   const char *key_pem, size_t key_len, int *staged);
+enum nacme_err store_lineage_switch(struct nacme_ctx *ctx, struct nacme_store *st,
+                                    struct store_lineage *lin, int version);
+/* Remove a staged version that never went live (best effort: what stays is never reused). */
+void store_lineage_unstage(struct nacme_store *st, const char *name, int version);
+
 /* The current live certificate (live/NAME/cert.pem) as a heap string; NACME_E_NOTFOUND if none. */
 enum nacme_err store_live_cert_new(struct nacme_ctx *ctx, struct nacme_store *st, const char *name,
                                    char **cert_pem);

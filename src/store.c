@@ -824,18 +824,19 @@ out:
     return r;
 }
 
-enum nacme_err store_lineage_install(struct nacme_ctx *ctx, struct nacme_store *st,
-                                     struct store_lineage *lin, const char *cert_pem,
-                                     const char *chain_pem, const char *fullchain_pem,
-                                     const char *key_pem, size_t key_len)
+enum nacme_err store_lineage_stage(struct nacme_ctx *ctx, struct nacme_store *st,
+                                   const struct store_lineage *lin, const char *cert_pem,
+                                   const char *chain_pem, const char *fullchain_pem,
+                                   const char *key_pem, size_t key_len, int *staged)
 {
     const char *pub[] = {cert_pem, chain_pem, fullchain_pem};
-    char *namepath = NULL, *jsonpath = NULL, *livepath = NULL, *target = NULL;
+    char *namepath = NULL, *jsonpath = NULL;
     json_t *root = NULL;
-    int archfd = -1, namefd = -1, vfd = -1, livefd = -1, version = 0;
-    bool live = false;
+    int archfd = -1, namefd = -1, vfd = -1, version = 0;
+    bool done = false;
     enum nacme_err r;
 
+    *staged = 0;
     if ((r = name_check(ctx, lin->name)) != NACME_OK)
         goto out;
     if (lin->version < 0 || lin->version >= STORE_VERSION_MAX || cert_pem == NULL ||
@@ -845,34 +846,63 @@ enum nacme_err store_lineage_install(struct nacme_ctx *ctx, struct nacme_store *
         goto out;
     }
     if ((namepath = store_path_new(st, "archive/%s", lin->name)) == NULL ||
-        (jsonpath = store_path_new(st, "archive/%s/lineage.json", lin->name)) == NULL ||
-        (livepath = store_path_new(st, "live/%s", lin->name)) == NULL) {
+        (jsonpath = store_path_new(st, "archive/%s/lineage.json", lin->name)) == NULL) {
         r = oom(ctx);
         goto out;
     }
     if ((r = subdir_open(ctx, st, "archive", &archfd)) != NACME_OK ||
-        (r = subdir_open(ctx, st, "live", &livefd)) != NACME_OK ||
         (r = safefile_mkdir_open(ctx, archfd, lin->name, STORE_MODE_PRIVATE_DIR, &namefd,
                                  namepath)) != NACME_OK ||
         (r = version_dir_make(ctx, st, namefd, lin->name, lin->version + 1, &version, &vfd)) !=
             NACME_OK)
         goto out;
-    if ((target = nacme_printf_new("../archive/%s/%d", lin->name, version)) == NULL) {
-        r = oom(ctx);
-        goto out;
-    }
-    /* Encode before the switch so that a lineage we could not record never goes live. */
+    /* Encode first so that a lineage we could not record is never staged. */
     if ((r = lineage_encode(ctx, lin, version, &root, jsonpath)) != NACME_OK ||
         (r = version_files_write(ctx, st, vfd, lin->name, version, pub, key_pem, key_len)) !=
             NACME_OK ||
-        (r = safefile_fsync_dir(ctx, namefd, namepath)) != NACME_OK ||
+        (r = safefile_fsync_dir(ctx, namefd, namepath)) != NACME_OK)
+        goto out;
+    done = true;
+    *staged = version;
+out:
+    if (vfd >= 0 && !done)
+        version_dir_remove(namefd, version, vfd);
+    fd_close(vfd);
+    fd_close(namefd);
+    fd_close(archfd);
+    json_decref(root);
+    free(namepath);
+    free(jsonpath);
+    return r;
+}
+
+enum nacme_err store_lineage_switch(struct nacme_ctx *ctx, struct nacme_store *st,
+                                    struct store_lineage *lin, int version)
+{
+    char *namepath = NULL, *jsonpath = NULL, *livepath = NULL, *target = NULL;
+    json_t *root = NULL;
+    int archfd = -1, namefd = -1, livefd = -1;
+    enum nacme_err r;
+
+    if ((r = name_check(ctx, lin->name)) != NACME_OK)
+        goto out;
+    if ((namepath = store_path_new(st, "archive/%s", lin->name)) == NULL ||
+        (jsonpath = store_path_new(st, "archive/%s/lineage.json", lin->name)) == NULL ||
+        (livepath = store_path_new(st, "live/%s", lin->name)) == NULL ||
+        (target = nacme_printf_new("../archive/%s/%d", lin->name, version)) == NULL) {
+        r = oom(ctx);
+        goto out;
+    }
+    if ((r = lineage_encode(ctx, lin, version, &root, jsonpath)) != NACME_OK ||
+        (r = subdir_open(ctx, st, "archive", &archfd)) != NACME_OK ||
+        (r = subdir_open(ctx, st, "live", &livefd)) != NACME_OK ||
+        (r = dir_open(ctx, archfd, lin->name, &namefd, namepath)) != NACME_OK ||
         (r = safefile_symlink(ctx, livefd, target, lin->name, livepath)) != NACME_OK)
         goto out;
-    live = true;
     lin->version = version;
     /*
-     * The new version is live and nginx may already serve it, so failing now would report an
-     * install that happened. Loading trusts live/NAME over a stale lineage.json, and a missing
+     * The new version is live and nginx may already serve it, so failing now would report a
+     * switch that happened. Loading trusts live/NAME over a stale lineage.json, and a missing
      * one only means the next run issues again.
      */
     if (json_file_save(ctx, namefd, "lineage.json", root, jsonpath) != NACME_OK) {
@@ -881,9 +911,6 @@ enum nacme_err store_lineage_install(struct nacme_ctx *ctx, struct nacme_store *
         ctx->errmsg[0] = '\0';
     }
 out:
-    if (vfd >= 0 && !live)
-        version_dir_remove(namefd, version, vfd);
-    fd_close(vfd);
     fd_close(namefd);
     fd_close(archfd);
     fd_close(livefd);
@@ -892,6 +919,39 @@ out:
     free(jsonpath);
     free(livepath);
     free(target);
+    return r;
+}
+
+void store_lineage_unstage(struct nacme_store *st, const char *name, int version)
+{
+    char num[16];
+    int archfd = -1, namefd = -1, vfd = -1;
+
+    snprintf(num, sizeof(num), "%d", version);
+    if ((archfd = openat(st->dirfd, "archive", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >=
+            0 &&
+        (namefd = openat(archfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >=
+            0 &&
+        (vfd = openat(namefd, num, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0)
+        version_dir_remove(namefd, version, vfd);
+    fd_close(vfd);
+    fd_close(namefd);
+    fd_close(archfd);
+}
+
+enum nacme_err store_lineage_install(struct nacme_ctx *ctx, struct nacme_store *st,
+                                     struct store_lineage *lin, const char *cert_pem,
+                                     const char *chain_pem, const char *fullchain_pem,
+                                     const char *key_pem, size_t key_len)
+{
+    int version = 0;
+    enum nacme_err r;
+
+    if ((r = store_lineage_stage(ctx, st, lin, cert_pem, chain_pem, fullchain_pem, key_pem,
+                                 key_len, &version)) != NACME_OK)
+        return r;
+    if ((r = store_lineage_switch(ctx, st, lin, version)) != NACME_OK)
+        store_lineage_unstage(st, lin->name, version); /* it never went live */
     return r;
 }
 
