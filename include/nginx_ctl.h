@@ -19,7 +19,7 @@
 enum nacme_err nginx_run_new(struct nacme_ctx *ctx, const char *cmd, int timeout_s, char **output,
                              int *status);
 
-/* The configuration test (nginx -t): NACME_OK, or NACME_E_CONFIG naming the command and nginx's
+/* The configuration test (nginx -t): NACME_OK, or NACME_E_INVALID naming the command and nginx's
  * first [emerg] line (or its last line). *output (may be NULL) gets everything it printed. */
 enum nacme_err nginx_test(struct nacme_ctx *ctx, const char *cmd, char **output);
 

@@ -93,6 +93,8 @@ enum nacme_err store_lineage_stage(struct nacme_ctx *ctx, struct nacme_store *st
                                    const char *key_pem, size_t key_len, int *staged);
 enum nacme_err store_lineage_switch(struct nacme_ctx *ctx, struct nacme_store *st,
                                     struct store_lineage *lin, int version);
+/* Remove live/NAME (undoing the switch of a lineage's first version). */
+enum nacme_err store_live_remove(struct nacme_ctx *ctx, struct nacme_store *st, const char *name);
 /* Remove a staged version that never went live (best effort: what stays is never reused). */
 void store_lineage_unstage(struct nacme_store *st, const char *name, int version);
 

@@ -198,7 +198,7 @@ enum nacme_err nginx_test(struct nacme_ctx *ctx, const char *cmd, char **output)
         return r;
     if (status != 0) {
         pick_line(text, line, sizeof(line));
-        r = nacme_fail(ctx, NACME_E_CONFIG, "\"%s\" fails (exit %d): %s", cmd, status, line);
+        r = nacme_fail(ctx, NACME_E_INVALID, "\"%s\" fails (exit %d): %s", cmd, status, line);
     }
     if (output != NULL)
         *output = text;

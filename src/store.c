@@ -1053,3 +1053,24 @@ out:
     store_names_free(list, count);
     return r;
 }
+
+enum nacme_err store_live_remove(struct nacme_ctx *ctx, struct nacme_store *st, const char *name)
+{
+    char *what = NULL;
+    int livefd = -1;
+    enum nacme_err r;
+
+    if ((r = name_check(ctx, name)) != NACME_OK)
+        return r;
+    if ((what = store_path_new(st, "live/%s", name)) == NULL)
+        return oom(ctx);
+    if ((r = subdir_open(ctx, st, "live", &livefd)) == NACME_OK) {
+        if (unlinkat(livefd, name, 0) != 0 && errno != ENOENT)
+            r = nacme_fail_errno(ctx, NACME_E_IO, "cannot remove %s", what);
+        else
+            r = safefile_fsync_dir(ctx, livefd, what);
+    }
+    fd_close(livefd);
+    free(what);
+    return r;
+}
