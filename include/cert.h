@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "nacme.h"
 
@@ -34,6 +35,8 @@ struct cert_info {
     time_t not_after;
     char *serial_hex; /* upper-case hex, no separators */
 };
+/* The serial as cert_info's serial_hex spells it (NULL on OOM). */
+char *cert_serial_hex_new(const X509 *x);
 enum nacme_err cert_info_new(struct nacme_ctx *ctx, const char *cert_pem, struct cert_info **out);
 void cert_info_free(struct cert_info *ci);
 

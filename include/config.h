@@ -14,6 +14,10 @@
 #define NACME_DEFAULT_WEBROOT "/var/www/nacme"
 #define NACME_DEFAULT_SERVER "letsencrypt"
 #define NACME_DEFAULT_NGINX_SNIPPETS "/etc/nginx/snippets"
+#define NACME_DEFAULT_NGINX_TEST "nginx -t"
+#define NACME_DEFAULT_NGINX_RELOAD "nginx -s reload"
+#define NACME_DEFAULT_NGINX_PID "/run/nginx.pid"
+#define NACME_DEFAULT_NGINX_ERROR_LOG "/var/log/nginx/error.log"
 
 struct nacme_config {
     char *server;       /* directory URL, or a short name (letsencrypt, letsencrypt-staging) */
@@ -26,6 +30,11 @@ struct nacme_config {
     char *eab_kid;
     char *eab_hmac_key;
     char *nginx_snippets; /* nginx's snippet directory, for nginx-setup */
+    char *nginx_test_cmd;   /* "nginx -t" */
+    char *nginx_reload_cmd; /* "nginx -s reload" */
+    char *nginx_pid_file;   /* "/run/nginx.pid" */
+    char *nginx_error_log;  /* "/var/log/nginx/error.log" */
+    long nginx_https_port;  /* where the local nginx serves HTTPS (443); 0 before defaults */
 };
 
 /* Read path into cfg (fields the file sets replace what cfg held). A missing file is an error only

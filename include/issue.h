@@ -42,8 +42,12 @@ struct issue_result {
 enum nacme_err issue_run(struct nacme_ctx *ctx, const struct nacme_config *cfg,
                          const struct issue_request *req, struct issue_result *res);
 
+struct deploy_opts;
+
 struct issue_batch_opts {
     int parallel;  /* orders in flight at once */
+    const struct deploy_opts *deploy; /* when set, new versions go live through deploy_run:
+                                       * nginx tested, switched, reloaded once, checked */
     bool progress; /* report progress on ctx->logf (stderr) */
     bool live;     /* as a live line (a terminal) rather than a line per certificate */
 };

@@ -424,6 +424,11 @@ static char *serial_hex_new(const ASN1_INTEGER *serial)
     return s;
 }
 
+char *cert_serial_hex_new(const X509 *x)
+{
+    return serial_hex_new(X509_get0_serialNumber(x));
+}
+
 enum nacme_err cert_info_new(struct nacme_ctx *ctx, const char *cert_pem, struct cert_info **out)
 {
     enum nacme_err r = NACME_OK;

@@ -15,6 +15,7 @@
 
 #include "account.h"
 #include "config.h"
+#include "deploy.h"
 #include "issue.h"
 #include "jws.h"
 #include "nginx_snippets.h"
@@ -49,6 +50,7 @@ enum cli_opt_id {
     OPT_PARALLEL,
     OPT_NGINX_SNIPPETS,
     OPT_STATELESS,
+    OPT_RELOAD,
     OPT_VERBOSE = 'v',
     OPT_QUIET = 'q',
     OPT_HELP = 'h',
@@ -100,6 +102,8 @@ static const struct cli_option cli_options[] = {
      "replace a certificate even when it is not due for renewal"},
     {"timeout", OPT_TIMEOUT, required_argument, "SECONDS", CMD_ISSUE,
      "give up waiting for validation and issuance after this long (default 300)"},
+    {"reload", OPT_RELOAD, no_argument, NULL, CMD_ISSUE,
+     "test nginx, make the new certificates live, reload nginx once and check it serves them"},
     {"separate", OPT_SEPARATE, no_argument, NULL, CMD_ISSUE,
      "one certificate per name instead of one for all names"},
     {"parallel", OPT_PARALLEL, required_argument, "N", CMD_ISSUE,
@@ -123,6 +127,7 @@ struct cli_state {
     int timeout_s;
     bool force;
     bool separate;
+    bool reload;
     int parallel;
     /* nginx-setup */
     bool stateless;
@@ -142,7 +147,7 @@ static enum nacme_err run_nginx_setup(struct cli_state *st, struct nacme_config 
 static const struct cli_command cli_commands[] = {
     {"issue", CMD_ISSUE,
      "-d NAME [-d NAME ...] [--cert-name NAME | --separate [--parallel N]] [--key-type TYPE] "
-     "[--force]",
+     "[--force] [--reload]",
      "obtain a certificate for one or more names over http-01", run_issue},
     {"nginx-setup", CMD_NGINX_SETUP, "[--stateless]",
      "write nginx snippets for http-01 and each certificate, and say where to include them",
@@ -283,6 +288,7 @@ static enum nacme_err apply_option(struct cli_state *st, int id, const char *v)
     case OPT_PARALLEL: return parse_int(st, "parallel", v, 1, 100, &st->parallel);
     case OPT_NGINX_SNIPPETS: return set_string(st, &c->nginx_snippets, v);
     case OPT_STATELESS: st->stateless = true; return NACME_OK;
+    case OPT_RELOAD: st->reload = true; return NACME_OK;
     default: return nacme_fail(st->ctx, NACME_E_USAGE, "unknown option (see nacme --help)");
     }
 }
@@ -441,10 +447,25 @@ static void batch_report(struct cli_state *st, const struct nacme_config *cfg,
                secs, count[ISSUE_ISSUED], count[ISSUE_UNCHANGED], count[ISSUE_FAILED]);
 }
 
+/* --reload: how deploy_run reaches nginx. */
+static void deploy_opts_from(const struct nacme_config *cfg, struct deploy_opts *d)
+{
+    *d = (struct deploy_opts){
+        .test_cmd = cfg->nginx_test_cmd,
+        .reload_cmd = cfg->nginx_reload_cmd,
+        .pid_file = cfg->nginx_pid_file,
+        .error_log = cfg->nginx_error_log,
+        .host = "127.0.0.1",
+        .https_port = (int)cfg->nginx_https_port,
+        .verify_ms = 5000,
+    };
+}
+
 /* --separate: one certificate per name, concurrently. */
 static enum nacme_err run_issue_batch(struct cli_state *st, struct nacme_config *cfg,
                                       enum nacme_keytype kt)
 {
+    struct deploy_opts dopt;
     struct issue_batch_opts opt = {
         .parallel = st->parallel ? st->parallel : 10,
         .progress = true,
@@ -456,6 +477,10 @@ static enum nacme_err run_issue_batch(struct cli_state *st, struct nacme_config 
     enum nacme_err r;
     size_t i, n = st->ndomains;
 
+    if (st->reload) {
+        deploy_opts_from(cfg, &dopt);
+        opt.deploy = &dopt;
+    }
     if ((reqs = calloc(n, sizeof(*reqs))) == NULL || (res = calloc(n, sizeof(*res))) == NULL) {
         r = nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
         goto out;
@@ -483,6 +508,8 @@ static enum nacme_err run_issue(struct cli_state *st, struct nacme_config *cfg)
 {
     struct issue_request req = {.timeout_s = st->timeout_s ? st->timeout_s : 300,
                                 .force = st->force};
+    struct deploy_opts dopt;
+    struct issue_batch_opts opt = {.parallel = 1};
     struct issue_result res;
     char date[32];
     struct tm tm;
@@ -495,7 +522,11 @@ static enum nacme_err run_issue(struct cli_state *st, struct nacme_config *cfg)
     req.names = (const char *const *)st->domains;
     req.nnames = st->ndomains;
     req.cert_name = st->cert_name;
-    if ((r = issue_run(st->ctx, cfg, &req, &res)) != NACME_OK)
+    if (st->reload) {
+        deploy_opts_from(cfg, &dopt);
+        opt.deploy = &dopt;
+    }
+    if ((r = issue_batch_run(st->ctx, cfg, &req, 1, &opt, &res)) != NACME_OK)
         return r;
     if (res.outcome == ISSUE_ISSUED) {
         gmtime_r(&res.not_after, &tm);

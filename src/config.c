@@ -69,6 +69,17 @@ static int validate_key_type(cfg_t *cfg, cfg_opt_t *opt)
     return 0;
 }
 
+static int validate_port(cfg_t *cfg, cfg_opt_t *opt)
+{
+    long v = cfg_opt_getnint(opt, 0);
+
+    if (v < 1 || v > 65535) {
+        cfg_error(cfg, "nginx_https_port %ld is not a port (1-65535)", v);
+        return -1;
+    }
+    return 0;
+}
+
 /* Replace *dst with the file's value when the file set one. */
 static int take_string(cfg_t *cfg, const char *key, char **dst)
 {
@@ -98,15 +109,22 @@ enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_ex
         CFG_STR("eab_kid", NULL, CFGF_NODEFAULT),
         CFG_STR("eab_hmac_key", NULL, CFGF_NODEFAULT),
         CFG_STR("nginx_snippet_dir", NULL, CFGF_NODEFAULT),
+        CFG_STR("nginx_test", NULL, CFGF_NODEFAULT),
+        CFG_STR("nginx_reload", NULL, CFGF_NODEFAULT),
+        CFG_STR("nginx_pid_file", NULL, CFGF_NODEFAULT),
+        CFG_STR("nginx_error_log", NULL, CFGF_NODEFAULT),
+        CFG_INT("nginx_https_port", 0, CFGF_NODEFAULT),
         __CFG_PTR(CTX_OPT, 0, CFGF_NODEFAULT, (void **)(void *)ctx, reject_value, 0),
         CFG_END(),
     };
     static const char *const strings[] = {"server",  "ca_bundle", "state_dir",    "webroot",
                                           "email",   "key_type",  "eab_kid",      "eab_hmac_key",
-                                          "nginx_snippet_dir"};
+                                          "nginx_snippet_dir", "nginx_test", "nginx_reload",
+                                          "nginx_pid_file", "nginx_error_log"};
     char **dsts[] = {&cfg->server,  &cfg->ca_bundle, &cfg->state_dir,    &cfg->webroot,
                      &cfg->email,   &cfg->key_type,  &cfg->eab_kid,      &cfg->eab_hmac_key,
-                     &cfg->nginx_snippets};
+                     &cfg->nginx_snippets, &cfg->nginx_test_cmd, &cfg->nginx_reload_cmd,
+                     &cfg->nginx_pid_file, &cfg->nginx_error_log};
     enum nacme_err r = NACME_OK;
     cfg_t *c = NULL;
     size_t i;
@@ -118,6 +136,7 @@ enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_ex
         return nacme_fail(ctx, NACME_E_NOMEM, "out of memory reading %s", path);
     cfg_set_error_function(c, on_error);
     cfg_set_validate_func(c, "key_type", validate_key_type);
+    cfg_set_validate_func(c, "nginx_https_port", validate_port);
     ctx->err = NACME_OK;
     rc = cfg_parse(c, path);
     if (rc == CFG_FILE_ERROR) {
@@ -136,6 +155,8 @@ enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_ex
         }
     if (cfg_getbool(c, "agree_tos"))
         cfg->agree_tos = true;
+    if (cfg_size(c, "nginx_https_port") > 0)
+        cfg->nginx_https_port = cfg_getint(c, "nginx_https_port");
 out:
     cfg_free(c);
     return r;
@@ -154,8 +175,14 @@ enum nacme_err config_defaults(struct nacme_ctx *ctx, struct nacme_config *cfg)
         default_string(&cfg->state_dir, NACME_DEFAULT_STATE_DIR) != 0 ||
         default_string(&cfg->webroot, NACME_DEFAULT_WEBROOT) != 0 ||
         default_string(&cfg->key_type, "ec256") != 0 ||
-        default_string(&cfg->nginx_snippets, NACME_DEFAULT_NGINX_SNIPPETS) != 0)
+        default_string(&cfg->nginx_snippets, NACME_DEFAULT_NGINX_SNIPPETS) != 0 ||
+        default_string(&cfg->nginx_test_cmd, NACME_DEFAULT_NGINX_TEST) != 0 ||
+        default_string(&cfg->nginx_reload_cmd, NACME_DEFAULT_NGINX_RELOAD) != 0 ||
+        default_string(&cfg->nginx_pid_file, NACME_DEFAULT_NGINX_PID) != 0 ||
+        default_string(&cfg->nginx_error_log, NACME_DEFAULT_NGINX_ERROR_LOG) != 0)
         return nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
+    if (cfg->nginx_https_port == 0)
+        cfg->nginx_https_port = 443;
     return NACME_OK;
 }
 
@@ -169,6 +196,10 @@ void config_clear(struct nacme_config *cfg)
     free(cfg->key_type);
     free(cfg->eab_kid);
     free(cfg->nginx_snippets);
+    free(cfg->nginx_test_cmd);
+    free(cfg->nginx_reload_cmd);
+    free(cfg->nginx_pid_file);
+    free(cfg->nginx_error_log);
     nacme_secret_free(cfg->eab_hmac_key, cfg->eab_hmac_key ? strlen(cfg->eab_hmac_key) : 0);
     memset(cfg, 0, sizeof(*cfg));
 }

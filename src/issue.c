@@ -19,6 +19,7 @@
 #include "cert.h"
 #include "challenge.h"
 #include "csr.h"
+#include "deploy.h"
 #include "http.h"
 #include "names.h"
 #include "progress.h"
@@ -28,6 +29,14 @@
 #define POLL_FIRST_MS 10   /* Pebble and most CAs validate within tens of milliseconds */
 #define POLL_MAX_MS 2000
 #define RETRY_AFTER_MAX_S 60
+
+/* A new version written but not yet live, for deploy_run once every order is done. */
+struct issue_staged {
+    int new_version;              /* 0: nothing staged */
+    struct store_lineage *old;    /* the record before, or NULL for a first version */
+    char *new_serial;
+    char *old_serial;             /* of the certificate live before, or NULL */
+};
 
 /* What every order of a run shares. */
 struct issue_run {
@@ -42,6 +51,8 @@ struct issue_run {
     struct issue_result *res;
     size_t n;
     struct progress *progress;
+    const struct deploy_opts *deploy; /* stage only; deploy_run makes it all live at the end */
+    struct issue_staged *staged;      /* n entries when deploy is set */
     pthread_mutex_t lock; /* guards next, stop and why_stop */
     size_t next;          /* the next request to start */
     bool stop;            /* start nothing more */
@@ -59,6 +70,7 @@ struct issue_job {
     const struct nacme_config *cfg;
     const struct issue_request *req;
     struct issue_result *res;
+    struct issue_staged *staged; /* this order's slot when the run deploys, else NULL */
     const char *name;
     const char *server_url;
     struct nacme_store *store;
@@ -349,7 +361,59 @@ out:
     return r;
 }
 
-/* Check what the CA sent against our key and names, then make it live. */
+/* The lineage record of a request (every pointer borrowed from req, cfg and server_url). */
+static void lineage_record(struct store_lineage *lin, const struct issue_request *req,
+                           const struct nacme_config *cfg, const char *server_url, int version)
+{
+    memset(lin, 0, sizeof(*lin));
+    lin->name = (char *)(req->cert_name ? req->cert_name : req->names[0]);
+    lin->domains = (char **)req->names;
+    lin->ndomains = req->nnames;
+    lin->key_type = (char *)keytype_name(req->key_type);
+    lin->server = (char *)server_url;
+    lin->challenge = (char *)"http-01";
+    lin->webroot = cfg->webroot;
+    lin->version = version;
+}
+
+/* The serial of the certificate live now, or NULL (none, or unreadable: then nothing to watch). */
+static char *live_serial_new(struct issue_job *j)
+{
+    struct nacme_ctx quiet;
+    struct cert_info *ci = NULL;
+    char *pem = NULL, *serial = NULL;
+
+    nacme_ctx_init(&quiet);
+    if (store_live_cert_new(&quiet, j->store, j->name, &pem) == NACME_OK &&
+        cert_info_new(&quiet, pem, &ci) == NACME_OK)
+        serial = nacme_strdup_new(ci->serial_hex);
+    cert_info_free(ci);
+    free(pem);
+    return serial;
+}
+
+/* Deploying runs stage the version now and switch it with the others after nginx's test. */
+static enum nacme_err stage(struct issue_job *j, struct store_lineage *lin,
+                            struct store_lineage **old, const struct cert_chain *chain,
+                            const struct cert_info *ci, const char *key_pem, size_t key_len)
+{
+    struct issue_staged *stg = j->staged;
+    enum nacme_err r;
+
+    if ((r = store_lineage_stage(j->ctx, j->store, lin, chain->cert_pem, chain->chain_pem,
+                                 chain->fullchain_pem, key_pem, key_len, &stg->new_version)) !=
+        NACME_OK)
+        return r;
+    stg->old = *old;
+    *old = NULL;
+    stg->old_serial = live_serial_new(j);
+    if ((stg->new_serial = nacme_strdup_new(ci->serial_hex)) == NULL)
+        return nacme_fail(j->ctx, NACME_E_NOMEM, "out of memory");
+    lin->version = stg->new_version;
+    return NACME_OK;
+}
+
+/* Check what the CA sent against our key and names, then make it live (or stage it). */
 static enum nacme_err install(struct issue_job *j, const char *pem, size_t len,
                               struct issue_result *res)
 {
@@ -370,16 +434,13 @@ static enum nacme_err install(struct issue_job *j, const char *pem, size_t len,
     r = store_lineage_load_new(j->ctx, j->store, j->name, &old);
     if (r != NACME_OK && r != NACME_E_NOTFOUND)
         goto out;
-    lin.name = (char *)j->name;
-    lin.domains = (char **)j->req->names;
-    lin.ndomains = j->req->nnames;
-    lin.key_type = (char *)keytype_name(j->req->key_type);
-    lin.server = (char *)j->server_url;
-    lin.challenge = (char *)"http-01";
-    lin.webroot = j->cfg->webroot;
-    lin.version = old ? old->version : 0;
-    if ((r = store_lineage_install(j->ctx, j->store, &lin, chain->cert_pem, chain->chain_pem,
-                                   chain->fullchain_pem, key_pem, key_len)) != NACME_OK)
+    lineage_record(&lin, j->req, j->cfg, j->server_url, old ? old->version : 0);
+    if (j->staged != NULL)
+        r = stage(j, &lin, &old, chain, ci, key_pem, key_len);
+    else
+        r = store_lineage_install(j->ctx, j->store, &lin, chain->cert_pem, chain->chain_pem,
+                                  chain->fullchain_pem, key_pem, key_len);
+    if (r != NACME_OK)
         goto out;
     res->outcome = ISSUE_ISSUED;
     res->version = lin.version;
@@ -461,7 +522,7 @@ out:
 
 /* Run one request of the run in the calling thread; its outcome and cause go to res. */
 static void job_run(struct issue_run *run, const struct issue_request *req,
-                    struct issue_result *res)
+                    struct issue_result *res, struct issue_staged *staged)
 {
     struct nacme_ctx ctx;
     struct issue_job j = {
@@ -470,6 +531,7 @@ static void job_run(struct issue_run *run, const struct issue_request *req,
         .cfg = run->cfg,
         .req = req,
         .res = res,
+        .staged = staged,
         .name = req->cert_name ? req->cert_name : req->names[0],
         .server_url = run->server_url,
         .store = run->store,
@@ -536,7 +598,7 @@ static void *worker_main(void *arg)
         i = run->next++;
         pthread_mutex_unlock(&run->lock);
         progress_started(run->progress);
-        job_run(run, &run->reqs[i], &run->res[i]);
+        job_run(run, &run->reqs[i], &run->res[i], run->staged ? &run->staged[i] : NULL);
         if (run->res[i].err == NACME_E_INTERRUPTED || nacme_interrupted())
             run_stop(run, "interrupted");
         result_line(&run->reqs[i], &run->res[i], line, sizeof(line));
@@ -564,6 +626,54 @@ static void run_workers(struct issue_run *run, int parallel)
     free(threads);
 }
 
+/* Every staged version live at once, between nginx's tests, with one reload. */
+static enum nacme_err run_deploy(struct issue_run *run)
+{
+    struct deploy_item *items = NULL;
+    struct store_lineage *lins = NULL;
+    size_t i, k = 0;
+    enum nacme_err r = NACME_OK;
+
+    if ((items = calloc(run->n, sizeof(*items))) == NULL ||
+        (lins = calloc(run->n, sizeof(*lins))) == NULL) {
+        r = nacme_fail(run->ctx, NACME_E_NOMEM, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < run->n; i++) {
+        struct issue_staged *stg = &run->staged[i];
+        if (stg->new_version == 0)
+            continue;
+        lineage_record(&lins[k], &run->reqs[i], run->cfg, run->server_url, stg->new_version);
+        items[k] = (struct deploy_item){
+            .lin_new = &lins[k],
+            .lin_old = stg->old,
+            .new_version = stg->new_version,
+            .old_version = stg->old ? stg->old->version : 0,
+            .sni = run->reqs[i].names[0],
+            .new_serial = stg->new_serial,
+            .old_serial = stg->old_serial,
+        };
+        k++;
+    }
+    r = deploy_run(run->ctx, run->store, run->deploy, items, k);
+out:
+    free(items);
+    free(lins);
+    return r;
+}
+
+static void staged_free(struct issue_staged *staged, size_t n)
+{
+    size_t i;
+
+    for (i = 0; staged != NULL && i < n; i++) {
+        store_lineage_free(staged[i].old);
+        free(staged[i].new_serial);
+        free(staged[i].old_serial);
+    }
+    free(staged);
+}
+
 enum nacme_err issue_batch_run(struct nacme_ctx *ctx, const struct nacme_config *cfg,
                                const struct issue_request *reqs, size_t n,
                                const struct issue_batch_opts *opt, struct issue_result *res)
@@ -589,6 +699,13 @@ enum nacme_err issue_batch_run(struct nacme_ctx *ctx, const struct nacme_config 
         }
         goto out;
     }
+    if (opt != NULL && opt->deploy != NULL) {
+        run.deploy = opt->deploy;
+        if ((run.staged = calloc(n, sizeof(*run.staged))) == NULL) {
+            r = nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
+            goto out;
+        }
+    }
     if (opt != NULL && opt->progress)
         run.progress = progress_new(ctx->logf ? ctx->logf : stderr, n, opt->live,
                                     ctx->loglevel < NACME_LOG_INFO);
@@ -604,6 +721,11 @@ enum nacme_err issue_batch_run(struct nacme_ctx *ctx, const struct nacme_config 
         if (res[i].err != NACME_OK && failed++ == 0)
             first = i;
     }
+    progress_free(run.progress); /* finish the live line before anything else is said */
+    run.progress = NULL;
+    /* What succeeded goes live even when other names failed; nginx's verdict comes first. */
+    if (run.deploy != NULL && failed < n && (r = run_deploy(&run)) != NACME_OK)
+        goto out;
     if (failed == 0)
         goto out;
     r = res[first].err;
@@ -625,6 +747,7 @@ out:
     acme_client_free(run.acme);
     http_free(run.http);
     EVP_PKEY_free(run.account_key);
+    staged_free(run.staged, n);
     store_free(run.store);
     pthread_mutex_destroy(&run.connect_lock);
     pthread_mutex_destroy(&run.lock);

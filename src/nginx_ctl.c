@@ -20,6 +20,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "cert.h"
+
 extern char **environ;
 
 #define RUN_OUTPUT_MAX (64 * 1024)
@@ -261,8 +263,6 @@ enum nacme_err nginx_served_serial_new(struct nacme_ctx *ctx, const char *host, 
     BIO *bio = NULL;
     SSL *ssl = NULL;
     X509 *leaf = NULL;
-    BIGNUM *bn = NULL;
-    char *hex = NULL;
     enum nacme_err r;
 
     *serial = NULL;
@@ -286,17 +286,9 @@ enum nacme_err nginx_served_serial_new(struct nacme_ctx *ctx, const char *host, 
         r = nacme_fail(ctx, NACME_E_NET, "nginx at %s presents no certificate for %s", target, sni);
         goto out;
     }
-    if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(leaf), NULL)) == NULL ||
-        (hex = BN_bn2hex(bn)) == NULL) {
-        r = nacme_fail_ssl(ctx, NACME_E_CRYPTO, "cannot read the serial nginx presents for %s",
-                           sni);
-        goto out;
-    }
-    *serial = nacme_strdup_new(hex);
+    *serial = cert_serial_hex_new(leaf);
     r = *serial ? NACME_OK : nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
 out:
-    OPENSSL_free(hex);
-    BN_free(bn);
     X509_free(leaf);
     BIO_free_all(bio);
     SSL_CTX_free(sctx);
