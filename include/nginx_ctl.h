@@ -13,12 +13,6 @@
 #define NGINX_DEFAULT_RELOAD_CMD "nginx -s reload"
 #define NGINX_DEFAULT_PID_FILE "/run/nginx.pid"
 
-/* Run cmd with stdin from /dev/null, collecting stdout and stderr (capped at 64 KiB) into *output
- * and its exit status into *status (128+N when killed by signal N); killed after timeout_s.
- * NACME_E_IO when it cannot be started (the command named). */
-enum nacme_err nginx_run_new(struct nacme_ctx *ctx, const char *cmd, int timeout_s, char **output,
-                             int *status);
-
 /* The configuration test (nginx -t): NACME_OK, or NACME_E_INVALID naming the command and nginx's
  * first [emerg] line (or its last line). *output (may be NULL) gets everything it printed. */
 enum nacme_err nginx_test(struct nacme_ctx *ctx, const char *cmd, char **output);

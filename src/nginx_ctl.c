@@ -3,16 +3,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/bio.h>
@@ -21,150 +17,10 @@
 #include <openssl/x509.h>
 
 #include "cert.h"
+#include "run.h"
 
-extern char **environ;
-
-#define RUN_OUTPUT_MAX (64 * 1024)
-#define RUN_ARGS_MAX 32
+#define LOG_TAIL_MAX (64 * 1024)
 #define TLS_TIMEOUT_S 5
-
-/* Split cmd at blanks into argv (pointers into buf, a copy of cmd). 0, or -1 when it is empty or
- * has too many words. */
-static int split_words(char *buf, char **argv, size_t max)
-{
-    size_t n = 0;
-    char *p = buf;
-
-    while (*p) {
-        while (*p == ' ' || *p == '\t')
-            *p++ = '\0';
-        if (*p == '\0')
-            break;
-        if (n + 1 >= max)
-            return -1;
-        argv[n++] = p;
-        while (*p && *p != ' ' && *p != '\t')
-            p++;
-    }
-    argv[n] = NULL;
-    return n > 0 ? 0 : -1;
-}
-
-static long ms_left(const struct timespec *deadline)
-{
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (long)(deadline->tv_sec - now.tv_sec) * 1000 + (deadline->tv_nsec - now.tv_nsec) / 1000000;
-}
-
-/* Collect the child's output until it closes the pipe or the deadline passes. */
-static void read_output(int fd, struct nacme_buf *out, const struct timespec *deadline,
-                        bool *timed_out)
-{
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    char chunk[4096];
-    ssize_t n;
-    long left;
-
-    *timed_out = false;
-    for (;;) {
-        if ((left = ms_left(deadline)) <= 0) {
-            *timed_out = true;
-            return;
-        }
-        if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
-            return;
-        if ((n = read(fd, chunk, sizeof(chunk))) < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (n <= 0)
-            return;
-        if (out->len < RUN_OUTPUT_MAX)
-            nacme_buf_append(out, chunk, (size_t)n);
-    }
-}
-
-static enum nacme_err spawn(struct nacme_ctx *ctx, const char *cmd, char **argv, int pipefd[2],
-                            pid_t *pid)
-{
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t none;
-    int e;
-
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
-    /* nacme blocks termination signals for its own use; the child gets them back. */
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
-    posix_spawn_file_actions_addclose(&fa, pipefd[0]);
-    e = posix_spawnp(pid, argv[0], &fa, &attr, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    if (e != 0) {
-        errno = e;
-        return nacme_fail_errno(ctx, NACME_E_IO, "cannot run \"%s\"", cmd);
-    }
-    return NACME_OK;
-}
-
-enum nacme_err nginx_run_new(struct nacme_ctx *ctx, const char *cmd, int timeout_s, char **output,
-                             int *status)
-{
-    struct nacme_buf out = {0};
-    struct timespec deadline;
-    char *buf = NULL, *argv[RUN_ARGS_MAX];
-    int pipefd[2] = {-1, -1}, ws = 0;
-    bool timed_out = false;
-    pid_t pid = -1;
-    enum nacme_err r;
-
-    *output = NULL;
-    *status = -1;
-    if ((buf = nacme_strdup_new(cmd)) == NULL)
-        return nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
-    if (split_words(buf, argv, RUN_ARGS_MAX) != 0) {
-        r = nacme_fail(ctx, NACME_E_CONFIG, "command \"%s\": give a program and at most %d words",
-                       cmd, RUN_ARGS_MAX - 2);
-        goto out;
-    }
-    if (pipe2(pipefd, O_CLOEXEC) != 0) {
-        r = nacme_fail_errno(ctx, NACME_E_IO, "cannot run \"%s\"", cmd);
-        goto out;
-    }
-    if ((r = spawn(ctx, cmd, argv, pipefd, &pid)) != NACME_OK)
-        goto out;
-    close(pipefd[1]);
-    pipefd[1] = -1;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_s;
-    read_output(pipefd[0], &out, &deadline, &timed_out);
-    if (timed_out)
-        kill(pid, SIGKILL);
-    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
-        ;
-    if (timed_out) {
-        r = nacme_fail(ctx, NACME_E_TIMEOUT, "\"%s\" did not finish within %d s; killed", cmd,
-                       timeout_s);
-        goto out;
-    }
-    *status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-    *output = out.data ? out.data : nacme_strdup_new("");
-    out.data = NULL;
-    r = *output ? NACME_OK : nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
-out:
-    if (pipefd[0] >= 0)
-        close(pipefd[0]);
-    if (pipefd[1] >= 0)
-        close(pipefd[1]);
-    nacme_buf_clear(&out);
-    free(buf);
-    return r;
-}
 
 /* The line that says why: the first "[emerg]" one, else the last non-empty line. */
 static void pick_line(const char *output, char *buf, size_t size)
@@ -196,7 +52,7 @@ enum nacme_err nginx_test(struct nacme_ctx *ctx, const char *cmd, char **output)
 
     if (output != NULL)
         *output = NULL;
-    if ((r = nginx_run_new(ctx, cmd, 60, &text, &status)) != NACME_OK)
+    if ((r = run_command_new(ctx, cmd, NULL, 60, &text, &status)) != NACME_OK)
         return r;
     if (status != 0) {
         pick_line(text, line, sizeof(line));
@@ -233,7 +89,7 @@ enum nacme_err nginx_reload(struct nacme_ctx *ctx, const char *cmd)
     int status;
     enum nacme_err r;
 
-    if ((r = nginx_run_new(ctx, cmd, 60, &text, &status)) != NACME_OK)
+    if ((r = run_command_new(ctx, cmd, NULL, 60, &text, &status)) != NACME_OK)
         return r;
     if (status != 0) {
         pick_line(text, line, sizeof(line));
@@ -303,7 +159,7 @@ char *nginx_last_emerg_new(const char *error_log)
     if (f == NULL)
         return NULL;
     /* Only the tail: a busy server's log is large, and the reload just happened. */
-    if (fseek(f, -(long)RUN_OUTPUT_MAX, SEEK_END) != 0)
+    if (fseek(f, -(long)LOG_TAIL_MAX, SEEK_END) != 0)
         rewind(f);
     while (fgets(line, sizeof(line), f) != NULL)
         if (strstr(line, "[emerg]") != NULL) {

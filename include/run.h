@@ -1,0 +1,15 @@
+/* run.h - running a configured command: split at blanks, no shell, output captured, bounded. */
+#ifndef NACME_RUN_H
+#define NACME_RUN_H
+
+#include "nacme.h"
+
+/* Run cmd (split at blanks into at most 30 words; a user who wants a shell writes "sh -c ...")
+ * with stdin from /dev/null and env as its environment (NULL: nacme's own), collecting stdout and
+ * stderr (capped at 64 KiB) into *output and its exit status into *status (128+N when killed by
+ * signal N); killed after timeout_s. Termination signals, which nacme blocks for itself, are
+ * unblocked in the child. NACME_E_IO naming the command when it cannot be started. */
+enum nacme_err run_command_new(struct nacme_ctx *ctx, const char *cmd, char *const *env,
+                               int timeout_s, char **output, int *status);
+
+#endif

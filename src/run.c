@@ -1,0 +1,156 @@
+/* run.c - running a configured command (nginx's test and reload, hooks) without a shell. */
+#include "run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define RUN_OUTPUT_MAX (64 * 1024)
+#define RUN_ARGS_MAX 32
+
+/* Split cmd at blanks into argv (pointers into buf, a copy of cmd). 0, or -1 when it is empty or
+ * has too many words. */
+static int split_words(char *buf, char **argv, size_t max)
+{
+    size_t n = 0;
+    char *p = buf;
+
+    while (*p) {
+        while (*p == ' ' || *p == '\t')
+            *p++ = '\0';
+        if (*p == '\0')
+            break;
+        if (n + 1 >= max)
+            return -1;
+        argv[n++] = p;
+        while (*p && *p != ' ' && *p != '\t')
+            p++;
+    }
+    argv[n] = NULL;
+    return n > 0 ? 0 : -1;
+}
+
+static long ms_left(const struct timespec *deadline)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long)(deadline->tv_sec - now.tv_sec) * 1000 + (deadline->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+/* Collect the child's output until it closes the pipe or the deadline passes. */
+static void read_output(int fd, struct nacme_buf *out, const struct timespec *deadline,
+                        bool *timed_out)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    char chunk[4096];
+    ssize_t n;
+    long left;
+
+    *timed_out = false;
+    for (;;) {
+        if ((left = ms_left(deadline)) <= 0) {
+            *timed_out = true;
+            return;
+        }
+        if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
+            return;
+        if ((n = read(fd, chunk, sizeof(chunk))) < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0)
+            return;
+        if (out->len < RUN_OUTPUT_MAX)
+            nacme_buf_append(out, chunk, (size_t)n);
+    }
+}
+
+static enum nacme_err spawn(struct nacme_ctx *ctx, const char *cmd, char **argv, char *const *env,
+                            int pipefd[2], pid_t *pid)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t none;
+    int e;
+
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    /* nacme blocks termination signals for its own use; the child gets them back. */
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
+    posix_spawn_file_actions_addclose(&fa, pipefd[0]);
+    e = posix_spawnp(pid, argv[0], &fa, &attr, argv, env ? env : environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (e != 0) {
+        errno = e;
+        return nacme_fail_errno(ctx, NACME_E_IO, "cannot run \"%s\"", cmd);
+    }
+    return NACME_OK;
+}
+
+enum nacme_err run_command_new(struct nacme_ctx *ctx, const char *cmd, char *const *env,
+                               int timeout_s, char **output, int *status)
+{
+    struct nacme_buf out = {0};
+    struct timespec deadline;
+    char *buf = NULL, *argv[RUN_ARGS_MAX];
+    int pipefd[2] = {-1, -1}, ws = 0;
+    bool timed_out = false;
+    pid_t pid = -1;
+    enum nacme_err r;
+
+    *output = NULL;
+    *status = -1;
+    if ((buf = nacme_strdup_new(cmd)) == NULL)
+        return nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
+    if (split_words(buf, argv, RUN_ARGS_MAX) != 0) {
+        r = nacme_fail(ctx, NACME_E_CONFIG, "command \"%s\": give a program and at most %d words",
+                       cmd, RUN_ARGS_MAX - 2);
+        goto out;
+    }
+    if (pipe2(pipefd, O_CLOEXEC) != 0) {
+        r = nacme_fail_errno(ctx, NACME_E_IO, "cannot run \"%s\"", cmd);
+        goto out;
+    }
+    if ((r = spawn(ctx, cmd, argv, env, pipefd, &pid)) != NACME_OK)
+        goto out;
+    close(pipefd[1]);
+    pipefd[1] = -1;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += timeout_s;
+    read_output(pipefd[0], &out, &deadline, &timed_out);
+    if (timed_out)
+        kill(pid, SIGKILL);
+    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+        ;
+    if (timed_out) {
+        r = nacme_fail(ctx, NACME_E_TIMEOUT, "\"%s\" did not finish within %d s; killed", cmd,
+                       timeout_s);
+        goto out;
+    }
+    *status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    *output = out.data ? out.data : nacme_strdup_new("");
+    out.data = NULL;
+    r = *output ? NACME_OK : nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
+out:
+    if (pipefd[0] >= 0)
+        close(pipefd[0]);
+    if (pipefd[1] >= 0)
+        close(pipefd[1]);
+    nacme_buf_clear(&out);
+    free(buf);
+    return r;
+}
