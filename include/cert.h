@@ -34,7 +34,12 @@ struct cert_info {
     time_t not_before;
     time_t not_after;
     char *serial_hex; /* upper-case hex, no separators */
+    char *ari_certid; /* RFC 9773 §4.1 CertID, or NULL when there is no authority key id */
 };
+
+/* base64url(AKI keyIdentifier) "." base64url(serial DER content octets), or NULL on OOM. */
+char *cert_ari_certid_new(const unsigned char *aki, size_t aki_len, const unsigned char *serial,
+                          size_t serial_len);
 /* The serial as cert_info's serial_hex spells it (NULL on OOM). */
 char *cert_serial_hex_new(const X509 *x);
 enum nacme_err cert_info_new(struct nacme_ctx *ctx, const char *cert_pem, struct cert_info **out);

@@ -12,6 +12,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "b64url.h"
+
 /* A leaf and a few intermediates; a longer chain is a misbehaving server, not a real CA. */
 #define CERT_CHAIN_MAX 10
 /* The longest PEM label we accept ("CERTIFICATE" is 11); anything longer is not a label. */
@@ -379,6 +381,7 @@ void cert_info_free(struct cert_info *ci)
         return;
     names_free(ci->names, ci->nnames);
     free(ci->serial_hex);
+    free(ci->ari_certid);
     free(ci);
 }
 
@@ -429,6 +432,45 @@ char *cert_serial_hex_new(const X509 *x)
     return serial_hex_new(X509_get0_serialNumber(x));
 }
 
+char *cert_ari_certid_new(const unsigned char *aki, size_t aki_len, const unsigned char *serial,
+                          size_t serial_len)
+{
+    char *a = b64url_encode_new(aki, aki_len), *s = b64url_encode_new(serial, serial_len);
+    char *id = a && s ? nacme_printf_new("%s.%s", a, s) : NULL;
+
+    free(a);
+    free(s);
+    return id;
+}
+
+/* The CertID of x, or NULL (*r set on OOM only): a certificate without an authority key
+ * identifier simply has no renewal information to ask for. */
+static char *certid_of_new(X509 *x, enum nacme_err *r)
+{
+    const ASN1_OCTET_STRING *kid = X509_get0_authority_key_id(x);
+    unsigned char *der = NULL;
+    size_t hdr;
+    char *id = NULL;
+    int len;
+
+    *r = NACME_OK;
+    if (kid == NULL || ASN1_STRING_length(kid) <= 0)
+        return NULL;
+    /* The serial's DER content octets: the TLV without tag and length (RFC 9773 §4.1). */
+    if ((len = i2d_ASN1_INTEGER(X509_get0_serialNumber(x), &der)) < 3) {
+        OPENSSL_free(der);
+        return NULL;
+    }
+    hdr = der[1] < 0x80 ? 2 : 2 + (size_t)(der[1] & 0x7f);
+    if (hdr < (size_t)len)
+        id = cert_ari_certid_new(ASN1_STRING_get0_data(kid), (size_t)ASN1_STRING_length(kid),
+                                 der + hdr, (size_t)len - hdr);
+    if (id == NULL && hdr < (size_t)len)
+        *r = NACME_E_NOMEM;
+    OPENSSL_free(der);
+    return id;
+}
+
 enum nacme_err cert_info_new(struct nacme_ctx *ctx, const char *cert_pem, struct cert_info **out)
 {
     enum nacme_err r = NACME_OK;
@@ -452,6 +494,10 @@ enum nacme_err cert_info_new(struct nacme_ctx *ctx, const char *cert_pem, struct
         goto out;
     if ((ci->serial_hex = serial_hex_new(X509_get0_serialNumber(x))) == NULL) {
         r = nacme_fail(ctx, NACME_E_NOMEM, "reading the certificate serial: out of memory");
+        goto out;
+    }
+    if ((ci->ari_certid = certid_of_new(x, &r)) == NULL && r != NACME_OK) {
+        r = nacme_fail(ctx, r, "reading the certificate's CertID: out of memory");
         goto out;
     }
     *out = ci;

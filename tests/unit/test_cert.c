@@ -395,6 +395,30 @@ static void test_info(void **state)
     assert_null(ci);
 }
 
+/* RFC 9773 §4.1's example: keyIdentifier 69:88:5B:..., serial 0x87654321 (DER content 00 87 65 43
+ * 21, the leading zero keeping it positive). */
+static void test_ari_certid(void **state)
+{
+    static const unsigned char aki[] = {0x69, 0x88, 0x5B, 0x6B, 0x87, 0x46, 0x40, 0x41, 0xE1, 0xB3,
+                                        0x7B, 0x84, 0x7B, 0xA0, 0xAE, 0x2C, 0xDE, 0x01, 0xC8, 0xD4};
+    static const unsigned char serial[] = {0x00, 0x87, 0x65, 0x43, 0x21};
+    struct fixture *f = *state;
+    struct nacme_ctx ctx;
+    struct cert_info *ci;
+    char *id, *pem;
+
+    id = cert_ari_certid_new(aki, sizeof(aki), serial, sizeof(serial));
+    assert_string_equal(id, "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE");
+    free(id);
+    /* A certificate without an authority key identifier has no CertID. */
+    nacme_ctx_init(&ctx);
+    pem = leaf_pem_new(f, NULL, 0);
+    assert_int_equal(cert_info_new(&ctx, pem, &ci), NACME_OK);
+    assert_null(ci->ari_certid);
+    cert_info_free(ci);
+    free(pem);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -404,6 +428,7 @@ int main(void)
         cmocka_unit_test(test_chain_cap),
         cmocka_unit_test(test_check),
         cmocka_unit_test(test_info),
+        cmocka_unit_test(test_ari_certid),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
