@@ -94,8 +94,10 @@ struct acme_order {
     struct acme_problem *error;
     long retry_after; /* from the last response, -1 if none */
 };
+/* newOrder for names; replaces (RFC 9773 §5: the CertID of the certificate this one replaces) may
+ * be NULL. */
 enum nacme_err acme_order_new(struct acme_client *c, const char *const *names, size_t nnames,
-                              struct acme_order **out);
+                              const char *replaces, struct acme_order **out);
 enum nacme_err acme_order_refresh(struct acme_client *c, struct acme_order *o);
 enum nacme_err acme_order_finalize(struct acme_client *c, struct acme_order *o,
                                    const unsigned char *csr_der, size_t csr_len);
@@ -118,6 +120,18 @@ void acme_authz_free(struct acme_authz *a);
 enum nacme_err acme_challenge_start(struct acme_client *c, const char *url);
 /* token "." thumbprint (RFC 8555 §8.1). */
 enum nacme_err acme_key_authorization_new(struct acme_client *c, const char *token, char **out);
+
+/* RFC 9773 renewal information: the CA's suggested window for renewing a certificate. */
+struct acme_renewal_info {
+    time_t start, end;
+    char *explanation; /* explanationURL, or NULL */
+    long retry_after;  /* seconds from the Retry-After header, -1 when absent or malformed */
+};
+/* GET renewalInfo/CERTID (unauthenticated, RFC 9773 §4.2). NACME_E_NOTFOUND when the directory has
+ * no renewalInfo; NACME_E_PROTO naming the URL for an answer that is not a valid window. */
+enum nacme_err acme_renewal_info_get(struct acme_client *c, const char *certid,
+                                     struct acme_renewal_info *out);
+void acme_renewal_info_clear(struct acme_renewal_info *ri);
 
 /* Download the PEM chain (application/pem-certificate-chain). */
 enum nacme_err acme_certificate_get_new(struct acme_client *c, const char *url, char **pem,

@@ -17,12 +17,15 @@ struct issue_request {
     enum nacme_keytype key_type;
     bool force;               /* replace a certificate that is not yet due */
     int timeout_s;            /* overall deadline for validation and issuance */
+    const char *replaces;     /* RFC 9773 CertID of the certificate being renewed, or NULL */
+    bool dry_run;             /* the whole protocol, then nothing installed */
 };
 
 enum issue_outcome {
     ISSUE_FAILED = 0,
     ISSUE_ISSUED,
     ISSUE_UNCHANGED, /* a valid certificate for the same names was not due */
+    ISSUE_DRY_RUN,   /* issued and checked, not installed (--dry-run) */
 };
 
 struct issue_result {

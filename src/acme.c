@@ -11,6 +11,7 @@
 
 #include "b64url.h"
 #include "jws.h"
+#include "rfc3339.h"
 
 /* A CA may reject any share of nonces (Pebble: PEBBLE_WFE_NONCEREJECT). With retries bounded at
  * 100, a request still fails at 50 % rejection with odds of 2^-101, at 90 % of 1 in 40,000; a
@@ -667,7 +668,7 @@ out:
 }
 
 enum nacme_err acme_order_new(struct acme_client *c, const char *const *names, size_t nnames,
-                              struct acme_order **out)
+                              const char *replaces, struct acme_order **out)
 {
     struct acme_order *o = NULL;
     json_t *ids = NULL, *p = NULL;
@@ -682,7 +683,7 @@ enum nacme_err acme_order_new(struct acme_client *c, const char *const *names, s
         if (json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns", "value",
                                                  names[i])) != 0)
             goto out;
-    if ((p = json_pack("{s:O}", "identifiers", ids)) == NULL ||
+    if ((p = json_pack("{s:O, s:s*}", "identifiers", ids, "replaces", replaces)) == NULL ||
         (payload = json_dumps(p, JSON_COMPACT)) == NULL)
         goto out;
     if ((r = order_exchange(c, c->dir.new_order, payload, o, true)) != NACME_OK)
@@ -860,5 +861,108 @@ enum nacme_err acme_certificate_get_new(struct acme_client *c, const char *url, 
     resp.body.len = resp.body.cap = 0;
 out:
     http_response_clear(&resp);
+    return r;
+}
+
+/* ---- renewal information (RFC 9773) ----------------------------------------------------- */
+
+void acme_renewal_info_clear(struct acme_renewal_info *ri)
+{
+    free(ri->explanation);
+    memset(ri, 0, sizeof(*ri));
+    ri->retry_after = -1;
+}
+
+/* https://, then 1..500 printable ASCII characters other than quotes and angle brackets. */
+static bool url_printable(const char *u)
+{
+    size_t i;
+
+    if (strncmp(u, "https://", 8) != 0 || strlen(u) > 508)
+        return false;
+    for (i = 8; u[i]; i++)
+        if (u[i] <= ' ' || u[i] > '~' || u[i] == '"' || u[i] == '<' || u[i] == '>')
+            return false;
+    return i > 8;
+}
+
+/* Two base64url parts joined by one dot (RFC 9773 §4.1). */
+static bool certid_valid(const char *id)
+{
+    const char *dot = strchr(id, '.');
+    char first[256];
+    size_t n;
+
+    if (dot == NULL || (n = (size_t)(dot - id)) == 0 || n >= sizeof(first))
+        return false;
+    memcpy(first, id, n);
+    first[n] = '\0';
+    return b64url_is_token(first, sizeof(first) - 1) && b64url_is_token(dot + 1, 256);
+}
+
+static enum nacme_err renewal_info_parse(struct acme_client *c, const char *url, json_t *obj,
+                                         struct acme_renewal_info *ri)
+{
+    const char *start = NULL, *end = NULL, *expl = NULL;
+    char why[64] = "";
+
+    if (json_unpack(obj, "{s:{s:s, s:s}}", "suggestedWindow", "start", &start, "end", &end) != 0)
+        snprintf(why, sizeof(why), "no suggestedWindow with start and end strings");
+    else if (!rfc3339_parse(start, &ri->start) || !rfc3339_parse(end, &ri->end))
+        snprintf(why, sizeof(why), "a window time is not RFC 3339");
+    else if (ri->end <= ri->start)
+        snprintf(why, sizeof(why), "the window ends before it starts");
+    if (why[0])
+        return nacme_fail(c->ctx, NACME_E_PROTO, "%s: renewal information refused: %s", url, why);
+    /* explanationURL is for a person to read: only a plain https URL is kept. */
+    if (json_unpack(obj, "{s:s}", "explanationURL", &expl) == 0 && url_printable(expl) &&
+        (ri->explanation = nacme_strdup_new(expl)) == NULL)
+        return nacme_fail(c->ctx, NACME_E_NOMEM, "out of memory");
+    return NACME_OK;
+}
+
+enum nacme_err acme_renewal_info_get(struct acme_client *c, const char *certid,
+                                     struct acme_renewal_info *out)
+{
+    struct http_response resp = {.retry_after = -1};
+    json_t *obj = NULL;
+    char *url = NULL;
+    enum nacme_err r;
+
+    memset(out, 0, sizeof(*out));
+    out->retry_after = -1;
+    if (c->dir.renewal_info == NULL)
+        return nacme_fail(c->ctx, NACME_E_NOTFOUND, "%s offers no renewal information",
+                          c->directory_url);
+    if (!certid_valid(certid))
+        return nacme_fail(c->ctx, NACME_E_INVALID, "CertID %s is not two base64url parts",
+                          certid);
+    url = nacme_printf_new("%s%s%s", c->dir.renewal_info,
+                           c->dir.renewal_info[strlen(c->dir.renewal_info) - 1] == '/' ? "" : "/",
+                           certid);
+    if (url == NULL)
+        return nacme_fail(c->ctx, NACME_E_NOMEM, "out of memory");
+    c->requests++;
+    if ((r = http_request(c->ctx, c->http, "GET", url, NULL, NULL, "application/json", &resp)) !=
+        NACME_OK)
+        goto out;
+    out->retry_after = resp.retry_after;
+    if (resp.status != 200) {
+        r = nacme_fail(c->ctx, NACME_E_PROTO, "%s: renewal information not available (HTTP %ld)",
+                       url, resp.status);
+        goto out;
+    }
+    if ((r = body_json_new(c->ctx, url, &resp, &obj)) != NACME_OK ||
+        (r = renewal_info_parse(c, url, obj, out)) != NACME_OK)
+        goto out;
+out:
+    if (r != NACME_OK) {
+        long ra = out->retry_after;
+        acme_renewal_info_clear(out);
+        out->retry_after = ra;
+    }
+    http_response_clear(&resp);
+    json_decref(obj);
+    free(url);
     return r;
 }

@@ -456,6 +456,26 @@ out:
 
 /* ---- one order ------------------------------------------------------------------------- */
 
+/* RFC 9773 §5: a CA may refuse `replaces` (already replaced, not ours to replace, or an error of
+ * its own); the renewal must not fail for that, so the order is placed once more without it. */
+static enum nacme_err order_new(struct issue_job *j)
+{
+    const struct acme_problem *p;
+    enum nacme_err r;
+
+    r = acme_order_new(j->acme, j->req->names, j->req->nnames, j->req->replaces, &j->order);
+    if (r != NACME_E_ACME || j->req->replaces == NULL || (p = j->acme->problem) == NULL)
+        return r;
+    if (!(acme_problem_is(p, "alreadyReplaced") || acme_problem_is(p, "conflict") ||
+          p->status == 409 || (p->status == 403 && acme_problem_is(p, "unauthorized")) ||
+          p->status >= 500))
+        return r;
+    nacme_info(j->ctx, "%s: the CA refused \"replaces\" (%s); ordering without it", j->name,
+               j->ctx->errmsg);
+    j->ctx->err = NACME_OK;
+    return acme_order_new(j->acme, j->req->names, j->req->nnames, NULL, &j->order);
+}
+
 static void run_stop(struct issue_run *run, const char *why)
 {
     pthread_mutex_lock(&run->lock);
@@ -511,8 +531,8 @@ static enum nacme_err job_steps(struct issue_job *j)
     clock_gettime(CLOCK_MONOTONIC, &j->deadline);
     j->deadline.tv_sec += j->req->timeout_s;
     j->acme->deadline = j->deadline;
-    if ((r = acme_order_new(j->acme, j->req->names, j->req->nnames, &j->order)) != NACME_OK ||
-        (r = authorize(j)) != NACME_OK || (r = finalize(j, &chain, &len)) != NACME_OK ||
+    if ((r = order_new(j)) != NACME_OK || (r = authorize(j)) != NACME_OK ||
+        (r = finalize(j, &chain, &len)) != NACME_OK ||
         (r = install(j, chain, len, j->res)) != NACME_OK)
         goto out;
 out:
