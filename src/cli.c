@@ -6,22 +6,13 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <unistd.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "account.h"
+#include "cli_cmd.h"
 #include "config.h"
-#include "deploy.h"
-#include "issue.h"
-#include "jws.h"
-#include "nginx_snippets.h"
-#include "store.h"
-#include "keys.h"
-#include "names.h"
 #include "nacme.h"
 
 enum cli_cmd_bit {
@@ -113,25 +104,6 @@ static const struct cli_option cli_options[] = {
 };
 #define CLI_NOPTIONS (sizeof(cli_options) / sizeof(cli_options[0]))
 
-struct cli_state {
-    struct nacme_ctx *ctx;
-    struct nacme_config cl; /* what the command line set; overlays the file */
-    const char *config_path;
-    bool json;
-    bool help;
-    bool version;
-    /* issue */
-    char **domains;
-    size_t ndomains;
-    const char *cert_name;
-    int timeout_s;
-    bool force;
-    bool separate;
-    bool reload;
-    int parallel;
-    /* nginx-setup */
-    bool stateless;
-};
 
 struct cli_command {
     const char *name;
@@ -141,17 +113,14 @@ struct cli_command {
     enum nacme_err (*run)(struct cli_state *st, struct nacme_config *cfg);
 };
 
-static enum nacme_err run_issue(struct cli_state *st, struct nacme_config *cfg);
-static enum nacme_err run_nginx_setup(struct cli_state *st, struct nacme_config *cfg);
-
 static const struct cli_command cli_commands[] = {
     {"issue", CMD_ISSUE,
      "-d NAME [-d NAME ...] [--cert-name NAME | --separate [--parallel N]] [--key-type TYPE] "
      "[--force] [--reload]",
-     "obtain a certificate for one or more names over http-01", run_issue},
+     "obtain a certificate for one or more names over http-01", cmd_issue},
     {"nginx-setup", CMD_NGINX_SETUP, "[--stateless]",
      "write nginx snippets for http-01 and each certificate, and say where to include them",
-     run_nginx_setup},
+     cmd_nginx_setup},
 };
 #define CLI_NCOMMANDS (sizeof(cli_commands) / sizeof(cli_commands[0]))
 
@@ -164,7 +133,8 @@ static void print_options(FILE *f, unsigned cmds)
 
     for (i = 0; i < CLI_NOPTIONS; i++) {
         const struct cli_option *o = &cli_options[i];
-        if (o->cmds != cmds)
+        /* an option may belong to several commands; global ones are listed apart */
+        if (cmds == CMD_GLOBAL ? o->cmds != CMD_GLOBAL : !(o->cmds & cmds))
             continue;
         if (o->id < 256)
             snprintf(left, sizeof(left), "-%c, --%s%s%s", o->id, o->name, o->arg ? " " : "",
@@ -357,39 +327,9 @@ static enum nacme_err merge_config(struct cli_state *st, struct nacme_config *cf
     return config_defaults(st->ctx, cfg);
 }
 
-/* ---- commands --------------------------------------------------------------------------- */
+/* ---- shared by the commands ------------------------------------------------------------ */
 
-static const char *outcome_name(enum issue_outcome o)
-{
-    return o == ISSUE_ISSUED ? "issued" : o == ISSUE_UNCHANGED ? "unchanged" : "failed";
-}
-
-/* One certificate's result as a JSON object (NULL on OOM). */
-static json_t *issue_json_new(const struct issue_request *req, const struct nacme_config *cfg,
-                              const struct issue_result *res)
-{
-    const char *name = req->cert_name ? req->cert_name : req->names[0];
-    json_t *o, *names = json_array();
-    char *live = NULL;
-    size_t i;
-
-    for (i = 0; i < req->nnames; i++)
-        json_array_append_new(names, json_string(req->names[i]));
-    if (res->outcome == ISSUE_FAILED)
-        return json_pack("{s:s, s:s, s:o, s:s, s:s?, s:i}", "name", name, "result", "failed",
-                         "domains", names, "error", res->errmsg, "problem",
-                         res->problem_type[0] ? res->problem_type : NULL, "requests",
-                         (int)res->requests);
-    live = nacme_printf_new("%s/live/%s", cfg->state_dir, name);
-    o = json_pack("{s:s, s:s, s:o, s:s?, s:i, s:I, s:I, s:i}", "name", name, "result",
-                  outcome_name(res->outcome), "domains", names, "live", live, "version",
-                  res->version, "not_after", (json_int_t)res->not_after, "renew_after",
-                  (json_int_t)res->renew_at, "requests", (int)res->requests);
-    free(live);
-    return o;
-}
-
-static void json_print(json_t *o)
+void cli_json_print(json_t *o)
 {
     char *text;
 
@@ -400,55 +340,8 @@ static void json_print(json_t *o)
     json_decref(o);
 }
 
-static enum nacme_err check_issue_options(struct cli_state *st, struct nacme_config *cfg,
-                                          enum nacme_keytype *kt)
-{
-    if (st->ndomains == 0)
-        return nacme_fail(st->ctx, NACME_E_USAGE, "issue needs at least one -d NAME");
-    if (st->separate && st->cert_name != NULL)
-        return nacme_fail(st->ctx, NACME_E_USAGE,
-                          "--separate names each certificate after its domain; drop --cert-name");
-    if (st->parallel != 0 && !st->separate)
-        return nacme_fail(st->ctx, NACME_E_USAGE, "--parallel goes with --separate");
-    if (keytype_parse(cfg->key_type, kt) != 0)
-        return nacme_fail(st->ctx, NACME_E_USAGE,
-                          "--key-type %s: use ec256, ec384, rsa2048, rsa3072 or rsa4096",
-                          cfg->key_type);
-    return names_normalize(st->ctx, st->domains, &st->ndomains);
-}
-
-/* The end of a batch: a table (or a JSON array) of every name with its result on stdout. */
-static void batch_report(struct cli_state *st, const struct nacme_config *cfg,
-                         const struct issue_request *reqs, const struct issue_result *res,
-                         size_t n, double secs)
-{
-    size_t i, count[3] = {0}, run_failures = 0;
-    json_t *arr;
-
-    for (i = 0; i < n; i++) {
-        count[res[i].outcome]++;
-        run_failures += res[i].run_failure;
-    }
-    if (st->json) {
-        arr = json_array();
-        for (i = 0; i < n; i++)
-            json_array_append_new(arr, issue_json_new(&reqs[i], cfg, &res[i]));
-        json_print(arr);
-    } else if (st->ctx->loglevel >= NACME_LOG_INFO && run_failures == 0) {
-        /* (a run that could not start has one cause, printed once as the error line) */
-        printf("%-40s %-10s %s\n", "NAME", "RESULT", "DETAIL");
-        for (i = 0; i < n; i++)
-            printf("%-40s %-10s %s\n", reqs[i].names[0], outcome_name(res[i].outcome),
-                   res[i].outcome == ISSUE_FAILED ? res[i].errmsg : "");
-    }
-    fflush(stdout);
-    if (run_failures == 0)
-        nacme_info(st->ctx, "%zu certificates in %.1f s: %zu issued, %zu unchanged, %zu failed", n,
-               secs, count[ISSUE_ISSUED], count[ISSUE_UNCHANGED], count[ISSUE_FAILED]);
-}
-
 /* --reload: how deploy_run reaches nginx. */
-static void deploy_opts_from(const struct nacme_config *cfg, struct deploy_opts *d)
+void cli_deploy_opts(const struct nacme_config *cfg, struct deploy_opts *d)
 {
     *d = (struct deploy_opts){
         .test_cmd = cfg->nginx_test_cmd,
@@ -459,202 +352,6 @@ static void deploy_opts_from(const struct nacme_config *cfg, struct deploy_opts 
         .https_port = (int)cfg->nginx_https_port,
         .verify_ms = 5000,
     };
-}
-
-/* --separate: one certificate per name, concurrently. */
-static enum nacme_err run_issue_batch(struct cli_state *st, struct nacme_config *cfg,
-                                      enum nacme_keytype kt)
-{
-    struct deploy_opts dopt;
-    struct issue_batch_opts opt = {
-        .parallel = st->parallel ? st->parallel : 10,
-        .progress = true,
-        .live = isatty(STDERR_FILENO) && st->ctx->loglevel <= NACME_LOG_INFO,
-    };
-    struct issue_request *reqs = NULL;
-    struct issue_result *res = NULL;
-    struct timespec t0, t1;
-    enum nacme_err r;
-    size_t i, n = st->ndomains;
-
-    if (st->reload) {
-        deploy_opts_from(cfg, &dopt);
-        opt.deploy = &dopt;
-    }
-    if ((reqs = calloc(n, sizeof(*reqs))) == NULL || (res = calloc(n, sizeof(*res))) == NULL) {
-        r = nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
-        goto out;
-    }
-    for (i = 0; i < n; i++)
-        reqs[i] = (struct issue_request){
-            .names = (const char *const *)&st->domains[i],
-            .nnames = 1,
-            .key_type = kt,
-            .force = st->force,
-            .timeout_s = st->timeout_s ? st->timeout_s : 300,
-        };
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    r = issue_batch_run(st->ctx, cfg, reqs, n, &opt, res);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    batch_report(st, cfg, reqs, res, n,
-                 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-out:
-    free(reqs);
-    free(res);
-    return r;
-}
-
-static enum nacme_err run_issue(struct cli_state *st, struct nacme_config *cfg)
-{
-    struct issue_request req = {.timeout_s = st->timeout_s ? st->timeout_s : 300,
-                                .force = st->force};
-    struct deploy_opts dopt;
-    struct issue_batch_opts opt = {.parallel = 1};
-    struct issue_result res;
-    char date[32];
-    struct tm tm;
-    enum nacme_err r;
-
-    if ((r = check_issue_options(st, cfg, &req.key_type)) != NACME_OK)
-        return r;
-    if (st->separate)
-        return run_issue_batch(st, cfg, req.key_type);
-    req.names = (const char *const *)st->domains;
-    req.nnames = st->ndomains;
-    req.cert_name = st->cert_name;
-    if (st->reload) {
-        deploy_opts_from(cfg, &dopt);
-        opt.deploy = &dopt;
-    }
-    if ((r = issue_batch_run(st->ctx, cfg, &req, 1, &opt, &res)) != NACME_OK)
-        return r;
-    if (res.outcome == ISSUE_ISSUED) {
-        gmtime_r(&res.not_after, &tm);
-        strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", &tm);
-        nacme_info(st->ctx, "%s: certificate issued, valid until %s: %s/live/%s/", req.names[0],
-                   date, cfg->state_dir, st->cert_name ? st->cert_name : req.names[0]);
-    }
-    if (st->json)
-        json_print(issue_json_new(&req, cfg, &res));
-    return NACME_OK;
-}
-
-/* ---- nginx-setup ------------------------------------------------------------------------ */
-
-struct setup_out {
-    json_t *written;   /* files written */
-    json_t *unchanged; /* files that already held the same text */
-};
-
-static enum nacme_err setup_write(struct cli_state *st, const struct nacme_config *cfg,
-                                  const char *file, const char *text, struct setup_out *o)
-{
-    bool changed = false;
-    enum nacme_err r;
-    char *path;
-
-    if ((r = nginx_snippet_write(st->ctx, cfg->nginx_snippets, file, text, &changed)) != NACME_OK)
-        return r;
-    if ((path = nacme_printf_new("%s/%s", cfg->nginx_snippets, file)) == NULL)
-        return nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
-    nacme_info(st->ctx, "%s: %s", path, changed ? "written" : "unchanged");
-    json_array_append_new(changed ? o->written : o->unchanged, json_string(path));
-    free(path);
-    return NACME_OK;
-}
-
-/* The account key's thumbprint for --stateless; the key is made (and stored) if there is none:
- * the thumbprint needs no CA. */
-static enum nacme_err setup_thumbprint(struct cli_state *st, const struct nacme_config *cfg,
-                                       struct nacme_store *store, char **out)
-{
-    EVP_PKEY *key = NULL;
-    char *url = NULL;
-    bool is_new = false;
-    enum nacme_err r;
-
-    r = account_key_load_new(st->ctx, store, config_server_url(cfg->server), &key, &url, &is_new);
-    if (r == NACME_OK)
-        r = jwk_thumbprint_new(st->ctx, key, out);
-    EVP_PKEY_free(key);
-    free(url);
-    return r;
-}
-
-static enum nacme_err setup_snippets(struct cli_state *st, const struct nacme_config *cfg,
-                                     struct nacme_store *store, struct setup_out *o,
-                                     char **lineages, size_t n)
-{
-    char *text = NULL, *thumbprint = NULL, *file = NULL;
-    enum nacme_err r;
-    size_t i;
-
-    if ((st->stateless && (r = setup_thumbprint(st, cfg, store, &thumbprint)) != NACME_OK) ||
-        (r = nginx_snippet_challenge_new(st->ctx, cfg->webroot, thumbprint, &text)) != NACME_OK ||
-        (r = setup_write(st, cfg, NGINX_CHALLENGE_SNIPPET, text, o)) != NACME_OK)
-        goto out;
-    for (i = 0; i < n; i++) {
-        free(text);
-        free(file);
-        text = NULL;
-        if ((file = nginx_snippet_ssl_file_new(lineages[i])) == NULL) {
-            r = nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
-            goto out;
-        }
-        if ((r = nginx_snippet_ssl_new(st->ctx, cfg->state_dir, lineages[i], &text)) !=
-                NACME_OK ||
-            (r = setup_write(st, cfg, file, text, o)) != NACME_OK)
-            goto out;
-    }
-out:
-    free(text);
-    free(file);
-    free(thumbprint);
-    return r;
-}
-
-static void setup_print_includes(const struct nacme_config *cfg, char **lineages, size_t n)
-{
-    size_t i;
-
-    printf("In every server block that listens on port 80 for a name nacme certifies:\n"
-           "    include %s/%s;\n",
-           cfg->nginx_snippets, NGINX_CHALLENGE_SNIPPET);
-    for (i = 0; i < n; i++)
-        printf("In the server block that listens with ssl for %s:\n"
-               "    include %s/nacme-ssl-%s.conf;\n",
-               lineages[i], cfg->nginx_snippets, lineages[i]);
-    printf("Then: nginx -t && nginx -s reload\n");
-}
-
-static enum nacme_err run_nginx_setup(struct cli_state *st, struct nacme_config *cfg)
-{
-    struct setup_out o = {json_array(), json_array()};
-    struct nacme_store *store = NULL;
-    char **lineages = NULL;
-    size_t n = 0;
-    enum nacme_err r;
-
-    if (o.written == NULL || o.unchanged == NULL) {
-        r = nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
-        goto out;
-    }
-    if ((r = store_open_new(st->ctx, cfg->state_dir, &store)) != NACME_OK ||
-        (r = store_lineage_list_new(st->ctx, store, &lineages, &n)) != NACME_OK ||
-        (r = setup_snippets(st, cfg, store, &o, lineages, n)) != NACME_OK)
-        goto out;
-    if (st->json)
-        json_print(json_pack("{s:s, s:b, s:O, s:O}", "snippet_dir", cfg->nginx_snippets,
-                             "stateless", st->stateless, "written", o.written, "unchanged",
-                             o.unchanged));
-    else if (st->ctx->loglevel >= NACME_LOG_INFO)
-        setup_print_includes(cfg, lineages, n);
-out:
-    json_decref(o.written);
-    json_decref(o.unchanged);
-    store_names_free(lineages, n);
-    store_free(store);
-    return r;
 }
 
 /* ---- main ------------------------------------------------------------------------------- */

@@ -1,0 +1,46 @@
+/*
+ * cli_cmd.h - what the command line (cli.c) hands to each command (cmd_*.c): the parsed options
+ * and the merged configuration. One file per command keeps each command's output and checks
+ * next to each other, and cli.c to the option table, parsing and help.
+ */
+#ifndef NACME_CLI_CMD_H
+#define NACME_CLI_CMD_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "deploy.h"
+#include "nacme.h"
+
+struct cli_state {
+    struct nacme_ctx *ctx;
+    struct nacme_config cl; /* what the command line set; overlays the file */
+    const char *config_path;
+    bool json;
+    bool help;
+    bool version;
+    /* issue */
+    char **domains;
+    size_t ndomains;
+    const char *cert_name;
+    int timeout_s;
+    bool force;
+    bool separate;
+    bool reload;
+    int parallel;
+    /* nginx-setup */
+    bool stateless;
+};
+
+/* The commands, one per cmd_NAME.c. */
+enum nacme_err cmd_issue(struct cli_state *st, struct nacme_config *cfg);
+enum nacme_err cmd_nginx_setup(struct cli_state *st, struct nacme_config *cfg);
+
+/* Print o compactly on one stdout line and release it (NULL prints nothing). */
+void cli_json_print(json_t *o);
+/* How deploy_run reaches the local nginx, from the configuration. */
+void cli_deploy_opts(const struct nacme_config *cfg, struct deploy_opts *d);
+
+#endif

@@ -1,0 +1,167 @@
+/* cmd_issue.c - `nacme issue`: one certificate for a set of names, or one per name (--separate). */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli_cmd.h"
+#include "deploy.h"
+#include "issue.h"
+#include "keys.h"
+#include "names.h"
+
+static const char *outcome_name(enum issue_outcome o)
+{
+    return o == ISSUE_ISSUED ? "issued" : o == ISSUE_UNCHANGED ? "unchanged" : "failed";
+}
+
+/* One certificate's result as a JSON object (NULL on OOM). */
+static json_t *issue_json_new(const struct issue_request *req, const struct nacme_config *cfg,
+                              const struct issue_result *res)
+{
+    const char *name = req->cert_name ? req->cert_name : req->names[0];
+    json_t *o, *names = json_array();
+    char *live = NULL;
+    size_t i;
+
+    for (i = 0; i < req->nnames; i++)
+        json_array_append_new(names, json_string(req->names[i]));
+    if (res->outcome == ISSUE_FAILED)
+        return json_pack("{s:s, s:s, s:o, s:s, s:s?, s:i}", "name", name, "result", "failed",
+                         "domains", names, "error", res->errmsg, "problem",
+                         res->problem_type[0] ? res->problem_type : NULL, "requests",
+                         (int)res->requests);
+    live = nacme_printf_new("%s/live/%s", cfg->state_dir, name);
+    o = json_pack("{s:s, s:s, s:o, s:s?, s:i, s:I, s:I, s:i}", "name", name, "result",
+                  outcome_name(res->outcome), "domains", names, "live", live, "version",
+                  res->version, "not_after", (json_int_t)res->not_after, "renew_after",
+                  (json_int_t)res->renew_at, "requests", (int)res->requests);
+    free(live);
+    return o;
+}
+
+static enum nacme_err check_issue_options(struct cli_state *st, struct nacme_config *cfg,
+                                          enum nacme_keytype *kt)
+{
+    if (st->ndomains == 0)
+        return nacme_fail(st->ctx, NACME_E_USAGE, "issue needs at least one -d NAME");
+    if (st->separate && st->cert_name != NULL)
+        return nacme_fail(st->ctx, NACME_E_USAGE,
+                          "--separate names each certificate after its domain; drop --cert-name");
+    if (st->parallel != 0 && !st->separate)
+        return nacme_fail(st->ctx, NACME_E_USAGE, "--parallel goes with --separate");
+    if (keytype_parse(cfg->key_type, kt) != 0)
+        return nacme_fail(st->ctx, NACME_E_USAGE,
+                          "--key-type %s: use ec256, ec384, rsa2048, rsa3072 or rsa4096",
+                          cfg->key_type);
+    return names_normalize(st->ctx, st->domains, &st->ndomains);
+}
+
+/* The end of a batch: a table (or a JSON array) of every name with its result on stdout. */
+static void batch_report(struct cli_state *st, const struct nacme_config *cfg,
+                         const struct issue_request *reqs, const struct issue_result *res,
+                         size_t n, double secs)
+{
+    size_t i, count[3] = {0}, run_failures = 0;
+    json_t *arr;
+
+    for (i = 0; i < n; i++) {
+        count[res[i].outcome]++;
+        run_failures += res[i].run_failure;
+    }
+    if (st->json) {
+        arr = json_array();
+        for (i = 0; i < n; i++)
+            json_array_append_new(arr, issue_json_new(&reqs[i], cfg, &res[i]));
+        cli_json_print(arr);
+    } else if (st->ctx->loglevel >= NACME_LOG_INFO && run_failures == 0) {
+        /* (a run that could not start has one cause, printed once as the error line) */
+        printf("%-40s %-10s %s\n", "NAME", "RESULT", "DETAIL");
+        for (i = 0; i < n; i++)
+            printf("%-40s %-10s %s\n", reqs[i].names[0], outcome_name(res[i].outcome),
+                   res[i].outcome == ISSUE_FAILED ? res[i].errmsg : "");
+    }
+    fflush(stdout);
+    if (run_failures == 0)
+        nacme_info(st->ctx, "%zu certificates in %.1f s: %zu issued, %zu unchanged, %zu failed", n,
+               secs, count[ISSUE_ISSUED], count[ISSUE_UNCHANGED], count[ISSUE_FAILED]);
+}
+
+/* --separate: one certificate per name, concurrently. */
+static enum nacme_err run_issue_batch(struct cli_state *st, struct nacme_config *cfg,
+                                      enum nacme_keytype kt)
+{
+    struct deploy_opts dopt;
+    struct issue_batch_opts opt = {
+        .parallel = st->parallel ? st->parallel : 10,
+        .progress = true,
+        .live = isatty(STDERR_FILENO) && st->ctx->loglevel <= NACME_LOG_INFO,
+    };
+    struct issue_request *reqs = NULL;
+    struct issue_result *res = NULL;
+    struct timespec t0, t1;
+    enum nacme_err r;
+    size_t i, n = st->ndomains;
+
+    if (st->reload) {
+        cli_deploy_opts(cfg, &dopt);
+        opt.deploy = &dopt;
+    }
+    if ((reqs = calloc(n, sizeof(*reqs))) == NULL || (res = calloc(n, sizeof(*res))) == NULL) {
+        r = nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < n; i++)
+        reqs[i] = (struct issue_request){
+            .names = (const char *const *)&st->domains[i],
+            .nnames = 1,
+            .key_type = kt,
+            .force = st->force,
+            .timeout_s = st->timeout_s ? st->timeout_s : 300,
+        };
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    r = issue_batch_run(st->ctx, cfg, reqs, n, &opt, res);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    batch_report(st, cfg, reqs, res, n,
+                 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+out:
+    free(reqs);
+    free(res);
+    return r;
+}
+
+enum nacme_err cmd_issue(struct cli_state *st, struct nacme_config *cfg)
+{
+    struct issue_request req = {.timeout_s = st->timeout_s ? st->timeout_s : 300,
+                                .force = st->force};
+    struct deploy_opts dopt;
+    struct issue_batch_opts opt = {.parallel = 1};
+    struct issue_result res;
+    char date[32];
+    struct tm tm;
+    enum nacme_err r;
+
+    if ((r = check_issue_options(st, cfg, &req.key_type)) != NACME_OK)
+        return r;
+    if (st->separate)
+        return run_issue_batch(st, cfg, req.key_type);
+    req.names = (const char *const *)st->domains;
+    req.nnames = st->ndomains;
+    req.cert_name = st->cert_name;
+    if (st->reload) {
+        cli_deploy_opts(cfg, &dopt);
+        opt.deploy = &dopt;
+    }
+    if ((r = issue_batch_run(st->ctx, cfg, &req, 1, &opt, &res)) != NACME_OK)
+        return r;
+    if (res.outcome == ISSUE_ISSUED) {
+        gmtime_r(&res.not_after, &tm);
+        strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", &tm);
+        nacme_info(st->ctx, "%s: certificate issued, valid until %s: %s/live/%s/", req.names[0],
+                   date, cfg->state_dir, st->cert_name ? st->cert_name : req.names[0]);
+    }
+    if (st->json)
+        cli_json_print(issue_json_new(&req, cfg, &res));
+    return NACME_OK;
+}
