@@ -48,7 +48,7 @@ assert len(a) == 50 and all(o[\"result\"] == \"unchanged\" and o[\"requests\"] =
 # shellcheck disable=SC2046
 t_status "a batch that cannot set up its account (terms not agreed): exit 2" 2 "$NACME" \
     --server "$LAB_ACME_URL" --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$LAB_DIR/fresh" \
-    --webroot "$LAB_WEBROOT" issue --separate $(names t 20)
+    --webroot "$LAB_WEBROOT" --http-port "$LAB_HTTP_PORT" issue --separate $(names t 20)
 t_check "one line, said once, not once per name" \
     '[ "$(printf "%s\n" "$T_OUTPUT" | wc -l)" = 1 ] && printf "%s" "$T_OUTPUT" | grep -q "^nacme: .*--agree-tos"'
 
@@ -94,7 +94,8 @@ out=$LAB_DIR/interrupt.out
 # shellcheck disable=SC2046
 python3 -c 'import os,signal,sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])' \
     "$NACME" --server "$PROXY_URL" --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$S" \
-    --webroot "$LAB_WEBROOT" --agree-tos issue --separate --parallel 6 $(names i 60) >"$out" 2>&1 &
+    --webroot "$LAB_WEBROOT" --http-port "$LAB_HTTP_PORT" --agree-tos issue --separate --parallel 6 \
+    $(names i 60) >"$out" 2>&1 &
 pid=$!
 for _ in $(seq 300); do [ "$(live_names | wc -l)" -ge 8 ] && break; sleep 0.05; done
 start=$(date +%s%N)

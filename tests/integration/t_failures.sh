@@ -29,7 +29,7 @@ t_check "nothing under live/ for it" '[ ! -e "$S/live/only.unserved.test" ] && [
 
 t_status "no --agree-tos at a CA with terms: exit 2" 2 \
     "$NACME" --server "$LAB_ACME_URL" --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$LAB_DIR/fresh" \
-    --webroot "$LAB_WEBROOT" issue -d tos.example
+    --webroot "$LAB_WEBROOT" --http-port "$LAB_HTTP_PORT" issue -d tos.example
 t_check "says to read the terms and add --agree-tos" 'printf "%s" "$T_OUTPUT" | grep -q -- "--agree-tos"'
 
 lab_up LAB_EAB=1
