@@ -1,4 +1,4 @@
-/* preflight.c - the local nginx's answer to an http-01 challenge, checked before the CA is asked. */
+/* preflight.c - the local nginx's answer to an http-01 challenge, checked before the CA asks. */
 #include "preflight.h"
 
 #include <stdarg.h>
@@ -13,7 +13,7 @@
 #include "acme.h"
 #include "b64url.h"
 
-#define SHOWN_BODY_MAX 64   /* of a wrong body, in the message */
+#define SHOWN_BODY_MAX 100  /* of a wrong body, in the message: a whole key authorization */
 #define SHOWN_URL_MAX 200   /* of a redirect target, in the message */
 
 /* What one GET brought back. */
@@ -161,39 +161,46 @@ static bool is_redirect(long status)
     return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
+/* Where a check stands: the URL asked now, the one first asked, nginx's address for it. */
+struct where {
+    const char *domain;
+    const char *first;
+    const char *url;
+    const char *host;
+    int port;
+};
+
 /* The one line of a failed check: DOMAIN, what was asked of whom, what came back, and what to do
  * when nginx is not on this machine. */
-__attribute__((format(printf, 7, 8))) static enum nacme_err
-fail(struct nacme_ctx *ctx, enum nacme_err e, const char *domain, const char *url,
-     const char *host, int port, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static enum nacme_err
+fail(struct nacme_ctx *ctx, enum nacme_err e, const struct where *w, const char *fmt, ...)
 {
-    char what[512];
+    char what[512], from[SHOWN_URL_MAX + 32] = "";
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
+    if (w->url != w->first)
+        snprintf(from, sizeof(from), " (redirected from %s)", w->first);
     return nacme_fail(ctx, e,
-                      "%s: preflight: %s through nginx at %s:%d: %s; the CA was not asked to "
+                      "%s: preflight: %s%s through nginx at %s:%d: %s; the CA was not asked to "
                       "validate (nginx on another machine, e.g. behind a load balancer? "
                       "--no-preflight or preflight = false)",
-                      domain, url, host, port, what);
+                      w->domain, w->url, from, w->host, w->port, what);
 }
 
 /* A transfer that brought no HTTP answer. */
 static enum nacme_err fail_transport(struct nacme_ctx *ctx, const struct fetch *f,
-                                     const char *domain, const char *url, const char *host,
-                                     int port, long timeout_ms)
+                                     const struct where *w, bool https, long timeout_ms)
 {
     if (f->result == CURLE_OPERATION_TIMEDOUT)
-        return fail(ctx, NACME_E_TIMEOUT, domain, url, host, port, "no answer within %ld ms",
-                    timeout_ms);
+        return fail(ctx, NACME_E_TIMEOUT, w, "no answer within %ld ms", timeout_ms);
     if (f->result == CURLE_COULDNT_CONNECT && f->os_errno != 0)
-        return fail(ctx, NACME_E_NET, domain, url, host, port,
-                    "cannot connect: %s (is nginx listening there? --http-port or "
-                    "nginx_http_port)",
-                    strerror((int)f->os_errno));
-    return fail(ctx, NACME_E_NET, domain, url, host, port, "%s",
+        return fail(ctx, NACME_E_NET, w, "cannot connect: %s (is nginx listening there? %s)",
+                    strerror((int)f->os_errno),
+                    https ? "nginx_https_port" : "--http-port or nginx_http_port");
+    return fail(ctx, NACME_E_NET, w, "%s",
                 f->errbuf[0] ? f->errbuf : curl_easy_strerror(f->result));
 }
 
@@ -205,12 +212,12 @@ enum nacme_err preflight_check(struct nacme_ctx *ctx, const struct preflight_opt
     long timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : PREFLIGHT_TIMEOUT_MS, left;
     struct curl_slist *connect_to = NULL, *l;
     struct fetch *f = NULL;
-    char *first = NULL, *next = NULL, *map80 = NULL, *map443 = NULL;
+    char *first = NULL, *next = NULL, *target, *map80 = NULL, *map443 = NULL;
     char shown[SHOWN_URL_MAX + 1];
-    const char *url;
+    struct where w = {.domain = domain, .host = o->host, .port = o->http_port};
     struct timespec t0;
-    int hops, port = o->http_port;
-    bool https = false;
+    int hops;
+    bool https = false, to_https;
     enum nacme_err r = NACME_OK;
 
     /* Both go into a URL and a connect-to rule: the names were checked, the token too, but this
@@ -235,56 +242,57 @@ enum nacme_err preflight_check(struct nacme_ctx *ctx, const struct preflight_opt
     }
     connect_to = l;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    url = first;
+    w.first = w.url = first;
     for (hops = 0;; hops++) {
         if ((left = timeout_ms - ms_since(&t0)) <= 0) {
-            r = fail(ctx, NACME_E_TIMEOUT, domain, first, o->host, port,
-                     "no answer within %ld ms", timeout_ms);
+            r = fail(ctx, NACME_E_TIMEOUT, &w, "no answer within %ld ms", timeout_ms);
             goto out;
         }
-        if ((r = fetch_once(ctx, connect_to, url, connect_ms, left, f)) != NACME_OK)
+        if ((r = fetch_once(ctx, connect_to, w.url, connect_ms, left, f)) != NACME_OK)
             goto out;
         if (f->result != CURLE_OK && !f->too_large) {
-            r = fail_transport(ctx, f, domain, first, o->host, port, timeout_ms);
+            r = fail_transport(ctx, f, &w, https, timeout_ms);
             goto out;
         }
         if (!is_redirect(f->status) || f->location == NULL)
             break;
         nacme_sanitize(shown, sizeof(shown), f->location, SHOWN_URL_MAX);
-        free(next);
-        if (!redirect_target(domain, f->location, &https, &next)) {
-            r = fail(ctx, NACME_E_INVALID, domain, first, o->host, port,
+        /* w.url may be next: it names the failure, so next is replaced only once followed */
+        if (!redirect_target(domain, f->location, &to_https, &target)) {
+            r = fail(ctx, NACME_E_INVALID, &w,
                      "HTTP %ld redirects to %s, which is not %s on http (port 80) or https "
                      "(port 443): only this machine's nginx is asked",
                      f->status, shown, domain);
             goto out;
         }
         if (hops == PREFLIGHT_MAX_REDIRECTS) {
-            r = fail(ctx, NACME_E_INVALID, domain, first, o->host, port,
-                     "more than %d redirects, the last to %s", PREFLIGHT_MAX_REDIRECTS, shown);
+            free(target);
+            r = fail(ctx, NACME_E_INVALID, &w, "more than %d redirects, the last to %s",
+                     PREFLIGHT_MAX_REDIRECTS, shown);
             goto out;
         }
         nacme_verbose(ctx, "%s: preflight: HTTP %ld redirects to %s", domain, f->status, shown);
-        port = https ? o->https_port : o->http_port;
-        url = next;
+        free(next);
+        next = target;
+        https = to_https;
+        w.port = https ? o->https_port : o->http_port;
+        w.url = next;
     }
     if (f->status != 200) {
-        r = fail(ctx, NACME_E_INVALID, domain, first, o->host, port,
-                 "HTTP %ld%s%s, not the key authorization", f->status, hops ? " after " : "",
-                 hops ? url : "");
+        r = fail(ctx, NACME_E_INVALID, &w, "HTTP %ld, not the key authorization", f->status);
     } else if (f->too_large) {
-        r = fail(ctx, NACME_E_INVALID, domain, first, o->host, port,
+        r = fail(ctx, NACME_E_INVALID, &w,
                  "HTTP 200 with a body over %d bytes, not the key authorization",
                  PREFLIGHT_MAX_BODY);
     } else if (!preflight_body_matches(f->body, f->len, keyauth)) {
         char body[SHOWN_BODY_MAX + 1];
         nacme_sanitize(body, sizeof(body), f->body, SHOWN_BODY_MAX);
-        r = fail(ctx, NACME_E_INVALID, domain, first, o->host, port,
+        r = fail(ctx, NACME_E_INVALID, &w,
                  "HTTP 200 with \"%s%s\" (%zu bytes), not the key authorization", body,
                  f->len > SHOWN_BODY_MAX ? "..." : "", f->len);
     } else {
         nacme_verbose(ctx, "%s: preflight: nginx at %s:%d serves the key authorization", domain,
-                      o->host, port);
+                      o->host, w.port);
     }
 out:
     if (f != NULL)
