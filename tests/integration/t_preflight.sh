@@ -197,4 +197,46 @@ t_check "the summary shows the unserved one failed in preflight" \
 t_check "3 challenge POSTs: none for the unserved name" '[ "$(since "$CHAL")" = 3 ]'
 t_check "no token files are left, nothing under live/ for it" \
     '[ -z "$(tokens)" ] && nothing_for y.unserved.test'
+
+# The check runs in each order's own thread: a slow answer for one name does not hold the others.
+# A stand-in for nginx at --http-port serves the webroot after 2 s per request and records how many
+# requests it had in flight at once (Pebble still validates through the lab's nginx).
+SLOW=$LAB_DIR/slow
+timeout 120 python3 - "$LAB_WEBROOT" "$SLOW" <<'PY' &
+import http.server, os, sys, threading, time
+root, out = sys.argv[1], sys.argv[2]
+lock, state = threading.Lock(), {"now": 0, "max": 0}
+class Slow(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        with lock:
+            state["now"] += 1
+            state["max"] = max(state["max"], state["now"])
+            open(out + ".max", "w").write("%d\n" % state["max"])
+        time.sleep(2)
+        try:
+            body, code = open(os.path.join(root, self.path.lstrip("/")), "rb").read(), 200
+        except OSError:
+            body, code = b"", 404
+        with lock:
+            state["now"] -= 1
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+open(out + ".port.tmp", "w").write("%d\n" % srv.server_address[1])
+os.rename(out + ".port.tmp", out + ".port")
+srv.serve_forever()
+PY
+SLOW_PID=$!
+for _ in $(seq 100); do [ -s "$SLOW.port" ] && break; sleep 0.05; done
+t_ok "6 names at --parallel 6, each preflight answered after 2 s" via --http-port "$(cat "$SLOW.port")" \
+    issue --separate --parallel 6 -d s1.example -d s2.example -d s3.example -d s4.example \
+    -d s5.example -d s6.example
+t_check "the slow answers overlapped: at least 3 in flight at once (saw $(cat "$SLOW.max" 2>/dev/null))" \
+    '[ "$(cat "$SLOW.max")" -ge 3 ]'
+kill "$SLOW_PID" 2>/dev/null
+wait "$SLOW_PID" 2>/dev/null
 t_done
