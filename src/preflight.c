@@ -14,7 +14,7 @@
 #include "b64url.h"
 
 #define SHOWN_BODY_MAX 100  /* of a wrong body, in the message: a whole key authorization */
-#define SHOWN_URL_MAX 200   /* of a redirect target, in the message */
+#define SHOWN_URL_MAX 320   /* of a URL, in the message (one with a 43-character token: ~100) */
 
 /* What one GET brought back. */
 struct fetch {
@@ -175,19 +175,21 @@ struct where {
 __attribute__((format(printf, 4, 5))) static enum nacme_err
 fail(struct nacme_ctx *ctx, enum nacme_err e, const struct where *w, const char *fmt, ...)
 {
-    char what[512], from[SHOWN_URL_MAX + 32] = "";
+    char what[512], url[SHOWN_URL_MAX + 1], from[SHOWN_URL_MAX + 32] = "";
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
+    /* after a redirect, the URL is the server's */
+    nacme_sanitize(url, sizeof(url), w->url, SHOWN_URL_MAX);
     if (w->url != w->first)
         snprintf(from, sizeof(from), " (redirected from %s)", w->first);
     return nacme_fail(ctx, e,
                       "%s: preflight: %s%s through nginx at %s:%d: %s; the CA was not asked to "
                       "validate (nginx on another machine, e.g. behind a load balancer? "
                       "--no-preflight or preflight = false)",
-                      w->domain, w->url, from, w->host, w->port, what);
+                      w->domain, url, from, w->host, w->port, what);
 }
 
 /* A transfer that brought no HTTP answer. */
@@ -200,8 +202,12 @@ static enum nacme_err fail_transport(struct nacme_ctx *ctx, const struct fetch *
         return fail(ctx, NACME_E_NET, w, "cannot connect: %s (is nginx listening there? %s)",
                     strerror((int)f->os_errno),
                     https ? "nginx_https_port" : "--http-port or nginx_http_port");
-    return fail(ctx, NACME_E_NET, w, "%s",
-                f->errbuf[0] ? f->errbuf : curl_easy_strerror(f->result));
+    char why[CURL_ERROR_SIZE];
+
+    /* libcurl's words may quote what the server sent */
+    nacme_sanitize(why, sizeof(why), f->errbuf[0] ? f->errbuf : curl_easy_strerror(f->result),
+                   sizeof(why) - 1);
+    return fail(ctx, NACME_E_NET, w, "%s", why);
 }
 
 enum nacme_err preflight_check(struct nacme_ctx *ctx, const struct preflight_opts *o,

@@ -212,6 +212,10 @@ static void run_case(struct check_case *c)
          strchr(ctx.errmsg, '\n') != NULL))
         fail_msg("%s: message \"%s\" is not one line naming the domain and URL", c->what,
                  ctx.errmsg);
+    for (i = 0; ctx.errmsg[i] != '\0'; i++)
+        if ((unsigned char)ctx.errmsg[i] < 0x20 || (unsigned char)ctx.errmsg[i] > 0x7e)
+            fail_msg("%s: byte 0x%02x at %d of the message: not sanitised", c->what,
+                     (unsigned char)ctx.errmsg[i], i);
     if (s.served < 1)
         fail_msg("%s: the server got no request", c->what);
     /* every request is the CA's: GET of the path, Host: the name, HTTP/1.1 */
@@ -261,6 +265,15 @@ static void test_check_against_server(void **state)
           answer_new(301, "Location: http://a.example/loop", "")},
          NACME_E_INVALID, "more than 3 redirects, the last to http://a.example/loop", NULL, 0},
         {"no answer", 1, {NULL}, NACME_E_TIMEOUT, "no answer within 300 ms", NULL, 300},
+        {"a body with control and 8-bit bytes", 1,
+         {answer_new(200, NULL, "\x1b[31mred\xc3\xa9\r")}, NACME_E_INVALID,
+         "HTTP 200 with \"?[31mred???\" (11 bytes)", NULL, 0},
+        {"a redirect with a control byte: not a URL to follow", 1,
+         {answer_new(302, "Location: /x\xc3\xa9\x1b", "")}, NACME_E_INVALID,
+         "HTTP 302 redirects to /x???, which is not a.example", NULL, 0},
+        {"a redirect with 8-bit bytes, then 404", 2,
+         {answer_new(302, "Location: /x\xc3\xa9", ""), answer_new(404, NULL, "")},
+         NACME_E_INVALID, "HTTP 404, not the key authorization", NULL, 0},
     };
     size_t i;
 
