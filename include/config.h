@@ -35,6 +35,10 @@ struct nacme_config {
     char *nginx_pid_file;   /* "/run/nginx.pid" */
     char *nginx_error_log;  /* "/var/log/nginx/error.log" */
     long nginx_https_port;  /* where the local nginx serves HTTPS (443); 0 before defaults */
+    long nginx_http_port;   /* where the local nginx serves the CA's port 80 (80); 0 before
+                             * defaults */
+    bool preflight_off;     /* preflight = false or --no-preflight: nginx is not on this machine,
+                             * so the token is not fetched locally before the CA is asked */
 };
 
 /* Read path into cfg (fields the file sets replace what cfg held). A missing file is an error only

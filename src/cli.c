@@ -42,6 +42,8 @@ enum cli_opt_id {
     OPT_NGINX_SNIPPETS,
     OPT_STATELESS,
     OPT_RELOAD,
+    OPT_HTTP_PORT,
+    OPT_NO_PREFLIGHT,
     OPT_VERBOSE = 'v',
     OPT_QUIET = 'q',
     OPT_HELP = 'h',
@@ -76,6 +78,10 @@ static const struct cli_option cli_options[] = {
      "External Account Binding MAC key (base64url) from the CA"},
     {"nginx-snippets", OPT_NGINX_SNIPPETS, required_argument, "DIR", CMD_GLOBAL,
      "nginx's snippet directory (default " NACME_DEFAULT_NGINX_SNIPPETS ")"},
+    {"http-port", OPT_HTTP_PORT, required_argument, "N", CMD_GLOBAL,
+     "the local nginx's port for what the CA fetches on port 80 (default 80)"},
+    {"no-preflight", OPT_NO_PREFLIGHT, no_argument, NULL, CMD_GLOBAL,
+     "do not fetch each token from the local nginx before the CA is asked"},
     {"config", OPT_CONFIG, required_argument, "FILE", CMD_GLOBAL,
      "configuration file (default " NACME_DEFAULT_CONFIG ")"},
     {"json", OPT_JSON, no_argument, NULL, CMD_GLOBAL, "print the result as JSON on stdout"},
@@ -230,6 +236,17 @@ static enum nacme_err parse_int(struct cli_state *st, const char *name, const ch
     return NACME_OK;
 }
 
+static enum nacme_err parse_port(struct cli_state *st, const char *name, const char *v,
+                                 long *out)
+{
+    enum nacme_err r;
+    int port;
+
+    if ((r = parse_int(st, name, v, 1, 65535, &port)) == NACME_OK)
+        *out = port;
+    return r;
+}
+
 static enum nacme_err apply_option(struct cli_state *st, int id, const char *v)
 {
     struct nacme_config *c = &st->cl;
@@ -259,6 +276,8 @@ static enum nacme_err apply_option(struct cli_state *st, int id, const char *v)
     case OPT_NGINX_SNIPPETS: return set_string(st, &c->nginx_snippets, v);
     case OPT_STATELESS: st->stateless = true; return NACME_OK;
     case OPT_RELOAD: st->reload = true; return NACME_OK;
+    case OPT_HTTP_PORT: return parse_port(st, "http-port", v, &c->nginx_http_port);
+    case OPT_NO_PREFLIGHT: c->preflight_off = true; return NACME_OK;
     default: return nacme_fail(st->ctx, NACME_E_USAGE, "unknown option (see nacme --help)");
     }
 }
@@ -324,6 +343,10 @@ static enum nacme_err merge_config(struct cli_state *st, struct nacme_config *cf
         }
     if (c->agree_tos)
         cfg->agree_tos = true;
+    if (c->preflight_off)
+        cfg->preflight_off = true;
+    if (c->nginx_http_port != 0)
+        cfg->nginx_http_port = c->nginx_http_port;
     return config_defaults(st->ctx, cfg);
 }
 

@@ -74,7 +74,7 @@ static int validate_port(cfg_t *cfg, cfg_opt_t *opt)
     long v = cfg_opt_getnint(opt, 0);
 
     if (v < 1 || v > 65535) {
-        cfg_error(cfg, "nginx_https_port %ld is not a port (1-65535)", v);
+        cfg_error(cfg, "%s %ld is not a port (1-65535)", cfg_opt_name(opt), v);
         return -1;
     }
     return 0;
@@ -114,6 +114,8 @@ enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_ex
         CFG_STR("nginx_pid_file", NULL, CFGF_NODEFAULT),
         CFG_STR("nginx_error_log", NULL, CFGF_NODEFAULT),
         CFG_INT("nginx_https_port", 0, CFGF_NODEFAULT),
+        CFG_INT("nginx_http_port", 0, CFGF_NODEFAULT),
+        CFG_BOOL("preflight", cfg_true, CFGF_NONE),
         __CFG_PTR(CTX_OPT, 0, CFGF_NODEFAULT, (void **)(void *)ctx, reject_value, 0),
         CFG_END(),
     };
@@ -137,6 +139,7 @@ enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_ex
     cfg_set_error_function(c, on_error);
     cfg_set_validate_func(c, "key_type", validate_key_type);
     cfg_set_validate_func(c, "nginx_https_port", validate_port);
+    cfg_set_validate_func(c, "nginx_http_port", validate_port);
     ctx->err = NACME_OK;
     rc = cfg_parse(c, path);
     if (rc == CFG_FILE_ERROR) {
@@ -157,6 +160,10 @@ enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_ex
         cfg->agree_tos = true;
     if (cfg_size(c, "nginx_https_port") > 0)
         cfg->nginx_https_port = cfg_getint(c, "nginx_https_port");
+    if (cfg_size(c, "nginx_http_port") > 0)
+        cfg->nginx_http_port = cfg_getint(c, "nginx_http_port");
+    if (!cfg_getbool(c, "preflight"))
+        cfg->preflight_off = true;
 out:
     cfg_free(c);
     return r;
@@ -183,6 +190,8 @@ enum nacme_err config_defaults(struct nacme_ctx *ctx, struct nacme_config *cfg)
         return nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
     if (cfg->nginx_https_port == 0)
         cfg->nginx_https_port = 443;
+    if (cfg->nginx_http_port == 0)
+        cfg->nginx_http_port = 80;
     return NACME_OK;
 }
 

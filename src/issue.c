@@ -22,6 +22,7 @@
 #include "deploy.h"
 #include "http.h"
 #include "names.h"
+#include "preflight.h"
 #include "progress.h"
 #include "renew.h"
 #include "store.h"
@@ -217,14 +218,34 @@ static enum nacme_err authz_failed(struct issue_job *j, const struct acme_authz 
     return nacme_fail(j->ctx, NACME_E_ACME, "%s: authorization is %s", a->identifier, a->status);
 }
 
-/* Put the token in the webroot and tell the CA; *started says whether there is anything to poll. */
-static enum nacme_err authz_start(struct issue_job *j, const char *url, bool *started)
+/* The local nginx must serve the token before the CA is asked to fetch it (preflight.h). */
+static enum nacme_err authz_preflight(struct issue_job *j, const struct acme_authz *a,
+                                      const char *keyauth)
+{
+    struct preflight_opts o = {
+        .host = "127.0.0.1",
+        .http_port = (int)j->cfg->nginx_http_port,
+        .https_port = (int)j->cfg->nginx_https_port,
+    };
+
+    if (j->cfg->preflight_off)
+        return NACME_OK;
+    return preflight_check(j->ctx, &o, a->identifier, a->http01_token, keyauth);
+}
+
+/* Put the token in the webroot and check nginx serves it. *start gets the challenge URL to start
+ * (NULL when the CA validates already or the authorization is valid); *poll says whether there
+ * is anything to poll. Nothing is started here, so that one name nginx does not serve stops the
+ * order before the CA validates any of its names. */
+static enum nacme_err authz_prepare(struct issue_job *j, const char *url, char **start,
+                                    bool *poll)
 {
     struct acme_authz *a = NULL;
     char *keyauth = NULL;
     enum nacme_err r;
 
-    *started = false;
+    *start = NULL;
+    *poll = false;
     if ((r = acme_authz_get_new(j->acme, url, &a)) != NACME_OK)
         goto out;
     if (strcmp(a->status, "valid") == 0) {
@@ -246,11 +267,17 @@ static enum nacme_err authz_start(struct issue_job *j, const char *url, bool *st
     if ((r = acme_key_authorization_new(j->acme, a->http01_token, &keyauth)) != NACME_OK ||
         (r = challenge_webroot_put(j->ctx, j->webroot, a->http01_token, keyauth)) != NACME_OK)
         goto out;
-    /* A challenge already processing or valid (a retried run) needs no second start. */
-    if (strcmp(a->http01_status, "pending") == 0 &&
-        (r = acme_challenge_start(j->acme, a->http01_url)) != NACME_OK)
-        goto out;
-    *started = true;
+    /* A challenge already processing or valid (a retried run) needs no second start, and no
+     * preflight: the CA is validating already. */
+    if (strcmp(a->http01_status, "pending") == 0) {
+        if ((r = authz_preflight(j, a, keyauth)) != NACME_OK)
+            goto out;
+        if ((*start = nacme_strdup_new(a->http01_url)) == NULL) {
+            r = nacme_fail(j->ctx, NACME_E_NOMEM, "out of memory");
+            goto out;
+        }
+    }
+    *poll = true;
 out:
     free(keyauth);
     acme_authz_free(a);
@@ -284,24 +311,34 @@ static enum nacme_err authz_poll(struct issue_job *j, const char *url)
     return r;
 }
 
-/* Start every challenge first, then poll: the CA validates them in parallel. The certificate key
- * is generated while the CA validates (an RSA key takes long enough to matter). */
+/* Put every token and check them all, then start every challenge, then poll: the CA validates
+ * them in parallel. The certificate key is generated while the CA validates (an RSA key takes
+ * long enough to matter). */
 static enum nacme_err authorize(struct issue_job *j)
 {
-    bool *started = NULL;
-    size_t i;
+    size_t i, n = j->order->nauthzs;
+    char **start = NULL;
+    bool *poll = NULL;
     enum nacme_err r = NACME_OK;
 
-    if ((started = calloc(j->order->nauthzs, sizeof(*started))) == NULL)
+    if ((start = calloc(n, sizeof(*start))) == NULL || (poll = calloc(n, sizeof(*poll))) == NULL) {
+        free(start);
         return nacme_fail(j->ctx, NACME_E_NOMEM, "out of memory");
-    for (i = 0; i < j->order->nauthzs && r == NACME_OK; i++)
-        r = authz_start(j, j->order->authzs[i], &started[i]);
+    }
+    for (i = 0; i < n && r == NACME_OK; i++)
+        r = authz_prepare(j, j->order->authzs[i], &start[i], &poll[i]);
+    for (i = 0; i < n && r == NACME_OK; i++)
+        if (start[i] != NULL)
+            r = acme_challenge_start(j->acme, start[i]);
     if (r == NACME_OK)
         r = key_generate_new(j->ctx, j->req->key_type, &j->cert_key);
-    for (i = 0; i < j->order->nauthzs && r == NACME_OK; i++)
-        if (started[i])
+    for (i = 0; i < n && r == NACME_OK; i++)
+        if (poll[i])
             r = authz_poll(j, j->order->authzs[i]);
-    free(started);
+    for (i = 0; i < n; i++)
+        free(start[i]);
+    free(start);
+    free(poll);
     return r;
 }
 

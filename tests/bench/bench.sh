@@ -4,7 +4,8 @@
 #
 #   tests/bench/bench.sh [--runs N] [--tools nacme,certbot,lego,uacme] [--nacme PATH]
 #                        [--json FILE] [--authz-reuse PCT] [--timeout SEC] [--baseline TOOL]
-#                        [--count-requests] [--batch N [--parallel P]] [--curve LIST] [--keep]
+#                        [--count-requests] [--batch N [--parallel P]] [--curve LIST]
+#                        [--no-preflight] [--keep]
 #
 # --batch N: "bring N sites to HTTPS". Run 1 stays a single name (it creates the account); every
 # later run issues N fresh names: nacme in one process (issue --separate), the peers one process
@@ -115,6 +116,8 @@ usage: tests/bench/bench.sh [options]
   --parallel P       nacme's --parallel for batches (default: nacme's own default)
   --curve LIST       after the runs, nacme alone issues one batch of each size in LIST
                      (e.g. 1,10,50,200,500) and prints the cost per certificate
+  --no-preflight     run nacme with --no-preflight (no local fetch of the token before the CA
+                     is asked), to see what the check costs
   --keep             keep the work directory (lab, states, logs) and say where it is
 EOF
 }
@@ -128,6 +131,7 @@ TIMEOUT=120
 BASELINE=nacme
 COUNT_REQUESTS=0
 KEEP=0
+NO_PREFLIGHT=0
 BATCH=1
 PARALLEL=""
 CURVE=""
@@ -149,6 +153,7 @@ while [ $# -gt 0 ]; do
     --batch) need_arg "$@"; BATCH=$2; shift 2 ;;
     --parallel) need_arg "$@"; PARALLEL=$2; shift 2 ;;
     --curve) need_arg "$@"; CURVE=${2//,/ }; shift 2 ;;
+    --no-preflight) NO_PREFLIGHT=1; shift ;;
     --keep) KEEP=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "bench: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
@@ -205,6 +210,10 @@ if ! LAB_AUTHZREUSE=$AUTHZ_REUSE LAB_NONCEREJECT=0 bash "$LAB_SH" start "$LAB"; 
 fi
 # shellcheck disable=SC1091
 . "$LAB/lab.env"
+# What nacme needs to know of the lab: the port its nginx serves http-01 on, which nacme's
+# preflight fetches each token from before asking Pebble (who validates on the same port).
+NACME_LAB=(--http-port "$LAB_HTTP_PORT")
+[ "$NO_PREFLIGHT" = 1 ] && NACME_LAB+=(--no-preflight)
 PEBBLE_LOG=$LAB/log/pebble.log
 
 # --- per-tool setup, command lines and certificate paths --------------------------------------
@@ -270,8 +279,8 @@ timed_run() {
     case $t in
     nacme)
         "${harness[@]}" "$NACME" --server "$LAB_ACME_URL" --ca-bundle "$LAB_CA_BUNDLE" \
-            --state-dir "$s" --webroot "$LAB_WEBROOT" --agree-tos --email "$EMAIL" \
-            issue -d "$name"
+            --state-dir "$s" --webroot "$LAB_WEBROOT" "${NACME_LAB[@]}" --agree-tos \
+            --email "$EMAIL" issue -d "$name"
         ;;
     certbot)
         REQUESTS_CA_BUNDLE=$LAB_CA_BUNDLE "${harness[@]}" certbot certonly --webroot \
@@ -311,7 +320,7 @@ timed_batch_nacme() {
     for n in "$@"; do args+=(-d "$n"); done
     bash "$SELF" __measure "$TIMEOUT" "$base.res" "$base.log" -- "$NACME" --server "$LAB_ACME_URL" \
         --ca-bundle "$LAB_CA_BUNDLE" --state-dir "${STATE[nacme]}" --webroot "$LAB_WEBROOT" \
-        --agree-tos --email "$EMAIL" issue --separate ${PARALLEL:+--parallel "$PARALLEL"} "${args[@]}"
+        "${NACME_LAB[@]}" --agree-tos --email "$EMAIL" issue --separate ${PARALLEL:+--parallel "$PARALLEL"} "${args[@]}"
 }
 
 # A peer issuing the names one process after the other; BASE.res gets the sums: exit status of the
@@ -464,8 +473,8 @@ if [ $COUNT_REQUESTS = 1 ]; then
         off0=$(stat -c %s "$PEBBLE_LOG")
         # shellcheck disable=SC2086
         "$NACME" $NACME_VERBOSE_ARGS --server "$LAB_ACME_URL" --ca-bundle "$LAB_CA_BUNDLE" \
-            --state-dir "${STATE[nacme]}" --webroot "$LAB_WEBROOT" --agree-tos --email "$EMAIL" \
-            issue -d "$name" >"$WORK/count.log" 2>&1 </dev/null
+            --state-dir "${STATE[nacme]}" --webroot "$LAB_WEBROOT" "${NACME_LAB[@]}" --agree-tos \
+            --email "$EMAIL" issue -d "$name" >"$WORK/count.log" 2>&1 </dev/null
         crc=$?
         off1=$(stat -c %s "$PEBBLE_LOG")
         server=$(tail -c +"$((off0 + 1))" "$PEBBLE_LOG" | head -c "$((off1 - off0))" |

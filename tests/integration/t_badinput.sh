@@ -29,12 +29,14 @@ expect_fail() { # expect_fail "what" PATTERN nacme-args...
 port=$(free_port)
 expect_fail "unreachable server" "127.0.0.1:$port.*cannot reach" \
     "$NACME" --server "https://127.0.0.1:$port/dir" --state-dir "$S" --webroot "$LAB_WEBROOT" \
+    --http-port "$LAB_HTTP_PORT" \
     --agree-tos issue -d base.example --force
 expect_fail "untrusted certificate on the CA" "cannot verify the server's certificate" \
     "$NACME" --server "$LAB_ACME_URL" --ca-bundle "$LAB_PEBBLE_ROOT" --state-dir "$S" \
-    --webroot "$LAB_WEBROOT" --agree-tos issue -d base.example --force
+    --webroot "$LAB_WEBROOT" --http-port "$LAB_HTTP_PORT" --agree-tos issue -d base.example --force
 t_status "plain http:// is refused: exit 1" 1 "$NACME" --server "http://127.0.0.1:$port/dir" \
-    --state-dir "$S" --webroot "$LAB_WEBROOT" --agree-tos issue -d base.example --force
+    --state-dir "$S" --webroot "$LAB_WEBROOT" --http-port "$LAB_HTTP_PORT" --agree-tos issue \
+    -d base.example --force
 t_check "naming https" 'printf "%s" "$T_OUTPUT" | grep -q "only https://"'
 
 proxy_up not-directory

@@ -13,8 +13,10 @@ t_ok "a second certificate too" lab_nacme --agree-tos issue -d nonce2.example -d
 lab_up
 S=$LAB_DIR/state
 t_ok "first a good certificate" lab_nacme --agree-tos issue -d good.example
-t_status "a name nginx does not serve fails with exit 1" 1 \
-    lab_nacme --agree-tos issue --cert-name good.example -d good.example -d bad.unserved.test
+# With the preflight off, so that the CA's own verdict is what reaches the user (t_preflight.sh
+# has the same names stopped before the CA is asked).
+t_status "a name nginx does not serve fails at the CA with exit 1" 1 lab_nacme --agree-tos \
+    --no-preflight issue --cert-name good.example -d good.example -d bad.unserved.test
 OUT=$T_OUTPUT
 t_check "the error is one line" '[ "$(printf "%s\n" "$OUT" | grep -c "^nacme: ")" = 1 ]'
 t_check "it names the domain and the CA's problem type" \
@@ -24,12 +26,13 @@ t_check "the previous certificate stays live" \
 t_check "lineage.json still lists the old names" 'grep -q "good.example" "$S/archive/good.example/lineage.json" && ! grep -q unserved "$S/archive/good.example/lineage.json"'
 t_check "no token files are left" '[ -z "$(ls -A "$LAB_WEBROOT/.well-known/acme-challenge")" ]'
 t_check "no temp files are left" '[ -z "$(find "$S" -name ".*")" ]'
-t_status "a new name nginx does not serve: exit 1" 1 lab_nacme --agree-tos issue -d only.unserved.test
+t_status "a new name nginx does not serve: exit 1" 1 lab_nacme --agree-tos --no-preflight issue \
+    -d only.unserved.test
 t_check "nothing under live/ for it" '[ ! -e "$S/live/only.unserved.test" ] && [ ! -e "$S/archive/only.unserved.test/1" ]'
 
 t_status "no --agree-tos at a CA with terms: exit 2" 2 \
     "$NACME" --server "$LAB_ACME_URL" --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$LAB_DIR/fresh" \
-    --webroot "$LAB_WEBROOT" issue -d tos.example
+    --webroot "$LAB_WEBROOT" --http-port "$LAB_HTTP_PORT" issue -d tos.example
 t_check "says to read the terms and add --agree-tos" 'printf "%s" "$T_OUTPUT" | grep -q -- "--agree-tos"'
 
 lab_up LAB_EAB=1

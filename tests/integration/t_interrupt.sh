@@ -21,7 +21,8 @@ interrupt() {
     # bash starts background jobs with SIGINT ignored; give nacme the default disposition back.
     python3 -c 'import os,signal,sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])' \
         "$NACME" --server "$PROXY_URL" --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$S" \
-        --webroot "$LAB_WEBROOT" --agree-tos issue -d sig.example --force >"$out" 2>&1 &
+        --webroot "$LAB_WEBROOT" --http-port "$LAB_HTTP_PORT" --agree-tos issue -d sig.example \
+        --force >"$out" 2>&1 &
     pid=$!
     for _ in $(seq 200); do [ -n "$(tokens)" ] && break; sleep 0.02; done
     TOKEN_SEEN=$(tokens)

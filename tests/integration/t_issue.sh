@@ -70,7 +70,7 @@ R=$LAB_DIR/rsa-state
 mkdir -p "$R/accounts/$ca_id" && chmod 700 "$R" "$R/accounts" "$R/accounts/$ca_id"
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$R/accounts/$ca_id/account.key" 2>/dev/null
 chmod 600 "$R/accounts/$ca_id/account.key"
-rsa_nacme() { "$NACME" --server "$LAB_ACME_URL" --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$R" --webroot "$LAB_WEBROOT" --agree-tos "$@"; }
+rsa_nacme() { "$NACME" --server "$LAB_ACME_URL" --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$R" --webroot "$LAB_WEBROOT" --http-port "$LAB_HTTP_PORT" --agree-tos "$@"; }
 t_ok "an existing RSA account key is used (RS256)" rsa_nacme -vv issue -d rsa-account.example
 t_check "it asked for an existing account, then created one: two newAccount requests" \
     '[ "$(printf "%s" "$T_OUTPUT" | grep -c "^POST .*/sign-me-up ")" = 2 ]'

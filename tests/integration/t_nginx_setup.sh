@@ -106,7 +106,9 @@ sleep 0.5
 mkdir -p "$LAB_DIR/unserved-webroot"
 t_ok "issuance validated by the stateless snippet alone" "$NACME" --server "$LAB_ACME_URL" \
     --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$S" --webroot "$LAB_DIR/unserved-webroot" \
-    issue -d stateless.example
+    --http-port "$LAB_HTTP_PORT" -v issue -d stateless.example
+t_check "the preflight passed on nginx's stateless answer" \
+    'printf "%s" "$T_OUTPUT" | grep -q "stateless.example: preflight: nginx at 127.0.0.1:$LAB_HTTP_PORT serves the key authorization"'
 t_check "live/stateless.example exists" '[ -s "$S/live/stateless.example/fullchain.pem" ]'
 
 t_status "a webroot path nginx cannot take unquoted: exit 2" 2 \

@@ -57,10 +57,12 @@ cat <<EOF
 EOF
 
 echo
-echo "nacme puts a token in the webroot; Pebble fetches it through nginx, then signs."
+echo "nacme puts a token in the webroot, checks that nginx serves it (--http-port), then asks"
+echo "Pebble, which fetches it through nginx too, then signs."
 step "Ask Pebble for a certificate for $NAME" \
     "$NACME" --server "$LAB_ACME_URL" --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$DIR/state" \
-    --webroot "$LAB_WEBROOT" --agree-tos --email admin@example.com issue -d "$NAME"
+    --webroot "$LAB_WEBROOT" --http-port "$LAB_HTTP_PORT" --agree-tos --email admin@example.com \
+    issue -d "$NAME"
 
 step "What nacme stored" ls -l "$DIR/state/live/$NAME/"
 

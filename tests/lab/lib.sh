@@ -6,8 +6,10 @@
 #                            Calling it again replaces the running lab.
 #   lab_down                 stop and remove the lab now (also done on EXIT, INT, TERM)
 #   lab_serve NAME LIVEDIR [CAFILE]   lab.sh serve in the current lab
-#   lab_nacme ARGS...        "$NACME" with --server, --ca-bundle, --state-dir $LAB_DIR/state and
-#                            --webroot of the lab, then ARGS
+#   lab_nacme ARGS...        "$NACME" with --server, --ca-bundle, --state-dir $LAB_DIR/state,
+#                            --webroot and --http-port of the lab (the port its nginx serves
+#                            http-01 on, which Pebble validates and nacme's preflight fetches),
+#                            then ARGS
 #
 #   t_ok "what" CMD ARGS...       passes when CMD exits 0
 #   t_fails "what" CMD ARGS...    passes when CMD exits 1..125 (a crash, 126+, is a failure)
@@ -81,7 +83,7 @@ lab_serve() {
 
 lab_nacme() {
     "$NACME" --server "$LAB_ACME_URL" --ca-bundle "$LAB_CA_BUNDLE" \
-        --state-dir "$LAB_DIR/state" --webroot "$LAB_WEBROOT" "$@"
+        --state-dir "$LAB_DIR/state" --webroot "$LAB_WEBROOT" --http-port "$LAB_HTTP_PORT" "$@"
 }
 
 # A fault proxy (tests/lab/faultproxy.py) in front of the lab's Pebble. Every proxy of one test
@@ -129,10 +131,10 @@ proxy_down() {
     wait "$PROXY_PID" 2>/dev/null
     PROXY_PID=""
 }
-# nacme through the fault proxy, with the lab's trust, state dir and webroot.
+# nacme through the fault proxy, with the lab's trust, state dir, webroot and HTTP port.
 proxy_nacme() {
     "$NACME" --server "$PROXY_URL" --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$LAB_DIR/state" \
-        --webroot "$LAB_WEBROOT" "$@"
+        --webroot "$LAB_WEBROOT" --http-port "$LAB_HTTP_PORT" "$@"
 }
 
 # Runs "$@" with its output captured into T_OUTPUT and its status into T_STATUS.

@@ -36,7 +36,9 @@ static void test_every_key(void **state)
                             "agree_tos = true\n"
                             "key_type = \"rsa3072\"\n"
                             "eab_kid = \"kid-1\"\n"
-                            "eab_hmac_key = \"c2VjcmV0\"\n");
+                            "eab_hmac_key = \"c2VjcmV0\"\n"
+                            "nginx_http_port = 8080\n"
+                            "preflight = false\n");
     struct nacme_config cfg = {0};
     struct nacme_ctx ctx;
 
@@ -52,6 +54,8 @@ static void test_every_key(void **state)
     assert_string_equal(cfg.key_type, "rsa3072");
     assert_string_equal(cfg.eab_kid, "kid-1");
     assert_string_equal(cfg.eab_hmac_key, "c2VjcmV0");
+    assert_int_equal(cfg.nginx_http_port, 8080);
+    assert_true(cfg.preflight_off);
     config_clear(&cfg);
     unlink(path);
     free(path);
@@ -71,6 +75,10 @@ static void test_errors_name_file_and_line(void **state)
         {"server = \"unterminated\n", 2, "end of file"}, /* reported where the file ends */
         {"server = \"x\"\nemail {\n", 2, ""},
         {"\"nacme ctx\" = \"x\"\n", 1, ""}, /* the hidden option cannot be set from a file */
+        {"webroot = \"/w\"\nnginx_http_port = 0\n", 2, "nginx_http_port 0 is not a port"},
+        {"nginx_http_port = 65536\n", 1, "nginx_http_port 65536 is not a port"},
+        {"nginx_https_port = -1\n", 1, "nginx_https_port -1 is not a port"},
+        {"preflight = sometimes\n", 1, "preflight"},
     };
     struct nacme_ctx ctx;
     char prefix[256];
@@ -93,6 +101,23 @@ static void test_errors_name_file_and_line(void **state)
         unlink(path);
         free(path);
     }
+}
+
+/* A file that does not mention the preflight leaves it on, and the HTTP port to the defaults. */
+static void test_preflight_on_unless_said(void **state)
+{
+    char *path = write_conf("webroot = \"/srv/www\"\n");
+    struct nacme_config cfg = {0};
+    struct nacme_ctx ctx;
+
+    (void)state;
+    nacme_ctx_init(&ctx);
+    assert_int_equal(config_load(&ctx, path, true, &cfg), NACME_OK);
+    assert_false(cfg.preflight_off);
+    assert_int_equal(cfg.nginx_http_port, 0);
+    config_clear(&cfg);
+    unlink(path);
+    free(path);
 }
 
 static void test_missing_file(void **state)
@@ -123,6 +148,9 @@ static void test_defaults_fill_only_unset(void **state)
     assert_string_equal(cfg.key_type, "ec256");
     assert_null(cfg.email);
     assert_false(cfg.agree_tos);
+    assert_int_equal(cfg.nginx_http_port, 80);
+    assert_int_equal(cfg.nginx_https_port, 443);
+    assert_false(cfg.preflight_off);
     config_clear(&cfg);
 }
 
@@ -142,6 +170,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_key),
         cmocka_unit_test(test_errors_name_file_and_line),
+        cmocka_unit_test(test_preflight_on_unless_said),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_defaults_fill_only_unset),
         cmocka_unit_test(test_server_short_names),
