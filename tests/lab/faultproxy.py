@@ -25,7 +25,7 @@ Modes:
   drop           close the connection without answering (--forward-first: after forwarding)
 
 Renewal information (RFC 9773), independent of --mode: with --ari-window START,END (seconds from
-now, e.g. -7200,-3600 for a window in the past), --ari-status N or --ari-body TEXT, every directory
+the proxy's start, e.g. --ari-window=-7200,-3600 for a window in the past), --ari-status N or --ari-body TEXT, every directory
 JSON gets "renewalInfo": "https://HOST/renewal-info" (HOST from the request) and the proxy answers
 GET /renewal-info/CERTID itself: the window as JSON (with "explanationURL" when --ari-explanation is
 given), or status N with an empty body, or TEXT as application/json; Retry-After: --ari-retry-after
@@ -386,9 +386,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if a.ari_body is not None:
             body = a.ari_body.encode()
         else:
-            now = time.time()
-            doc = {"suggestedWindow": {"start": rfc3339(now + a.ari_window[0]),
-                                       "end": rfc3339(now + a.ari_window[1])}}
+            base = self.server.started  # one window for the proxy's life, as a CA would keep it
+            doc = {"suggestedWindow": {"start": rfc3339(base + a.ari_window[0]),
+                                       "end": rfc3339(base + a.ari_window[1])}}
             if a.ari_explanation:
                 doc["explanationURL"] = a.ari_explanation
             body = json.dumps(doc).encode()
@@ -504,7 +504,7 @@ def parse_args(argv):
     p.add_argument("--bad-json-body", default='{"newOrder": ')
     p.add_argument("--forward-first", action="store_true",
                    help="problem/status/drop: forward the request first, then answer the fault")
-    p.add_argument("--ari-window", help="START,END: seconds from now of the suggested window")
+    p.add_argument("--ari-window", help="START,END: the suggested window, in seconds from the start")
     p.add_argument("--ari-status", type=int, help="answer renewalInfo with this status")
     p.add_argument("--ari-body", help="answer renewalInfo with this body (application/json)")
     p.add_argument("--ari-explanation", help="explanationURL of the window")
@@ -571,6 +571,7 @@ def main(argv):
     srv.dir_path = a.dir_path
     srv.nonce_path = None
     srv.faults = Faults(a.match, a.count)
+    srv.started = int(time.time())
     srv.rlog = RequestLog(a.log)
 
     def on_signal(signum, frame):

@@ -20,15 +20,16 @@ KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 fetch() {
     local apt=$CACHE/apt debs tmp
     mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$apt/etc" "$CACHE/debs" || return 1
+    : >"$apt/status" # no installed packages: the system's are none of this apt's business
     # trixie's Release file is signed by keys bookworm's keyring already holds.
     printf 'deb [signed-by=%s] %s trixie main\n' "$KEYRING" "$MIRROR" >"$apt/etc/sources.list"
     local opts=(-o "Dir::Etc::sourcelist=$apt/etc/sources.list" -o "Dir::Etc::sourceparts=-"
         -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache"
-        -o "Dir::State::status=/var/lib/dpkg/status" -o "APT::Get::List-Cleanup=0"
+        -o "Dir::State::status=$apt/status" -o "APT::Get::List-Cleanup=0"
         -o "Debug::NoLocking=1" -o "Acquire::Retries=2" -o "Acquire::http::Timeout=20")
     apt-get -q "${opts[@]}" update >"$CACHE/apt-update.log" 2>&1 ||
         { echo "pebble-newer: apt-get update failed: $(tail -n 2 "$CACHE/apt-update.log" | tr '\n' ' ')" >&2; return 1; }
-    (cd "$CACHE/debs" && apt-get -q "${opts[@]}" download pebble:amd64) >"$CACHE/apt-download.log" 2>&1 ||
+    (cd "$CACHE/debs" && apt-get -q "${opts[@]}" download pebble/trixie) >"$CACHE/apt-download.log" 2>&1 ||
         { echo "pebble-newer: apt-get download failed: $(tail -n 2 "$CACHE/apt-download.log" | tr '\n' ' ')" >&2; return 1; }
     debs=$(ls -t "$CACHE"/debs/pebble_*.deb 2>/dev/null | head -n 1)
     [ -n "$debs" ] || { echo "pebble-newer: no pebble .deb downloaded" >&2; return 1; }
