@@ -27,6 +27,8 @@ struct nacme_store {
     char *path; /* as given, for messages */
     int dirfd;  /* the state directory, opened O_DIRECTORY|O_NOFOLLOW */
     int lockfd; /* STATE/lock while store_lock holds it, else -1 */
+    int archfd; /* STATE/archive and STATE/live, kept open: a run reading a thousand lineages */
+    int livefd; /* resolves them once, not once per lineage */
 };
 
 /* Open the state directory, creating it (0700) and its subdirectories when missing. */

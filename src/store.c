@@ -222,6 +222,8 @@ enum nacme_err store_open_new(struct nacme_ctx *ctx, const char *path, struct na
     }
     st->dirfd = -1;
     st->lockfd = -1;
+    st->archfd = -1;
+    st->livefd = -1;
     /* "state/" would make O_NOFOLLOW follow a symlink at "state". */
     for (n = strlen(st->path); n > 1 && st->path[n - 1] == '/'; n--)
         st->path[n - 1] = '\0';
@@ -244,7 +246,12 @@ enum nacme_err store_open_new(struct nacme_ctx *ctx, const char *path, struct na
         if ((r = safefile_mkdir_open(ctx, st->dirfd, subdirs[i].name, subdirs[i].mode, &fd,
                                      what)) != NACME_OK)
             goto out;
-        close(fd);
+        if (strcmp(subdirs[i].name, "archive") == 0)
+            st->archfd = fd;
+        else if (strcmp(subdirs[i].name, "live") == 0)
+            st->livefd = fd;
+        else
+            close(fd);
         fd = -1;
     }
     *out = st;
@@ -262,6 +269,8 @@ void store_free(struct nacme_store *st)
     if (st == NULL)
         return;
     fd_close(st->lockfd);
+    fd_close(st->archfd);
+    fd_close(st->livefd);
     fd_close(st->dirfd);
     free(st->path);
     free(st);
@@ -567,8 +576,7 @@ static enum nacme_err live_version(struct nacme_ctx *ctx, const struct nacme_sto
     char *what = NULL, *prefix = NULL;
     size_t plen;
     ssize_t n;
-    int livefd = -1;
-    enum nacme_err r;
+    enum nacme_err r = NACME_OK;
 
     *version = 0;
     if ((what = store_path_new(st, "live/%s", name)) == NULL ||
@@ -576,9 +584,7 @@ static enum nacme_err live_version(struct nacme_ctx *ctx, const struct nacme_sto
         r = oom(ctx);
         goto out;
     }
-    if ((r = subdir_open(ctx, st, "live", &livefd)) != NACME_OK)
-        goto out;
-    if ((n = readlinkat(livefd, name, target, sizeof(target) - 1)) < 0) {
+    if ((n = readlinkat(st->livefd, name, target, sizeof(target) - 1)) < 0) {
         if (errno == EINVAL)
             r = nacme_fail(ctx, NACME_E_INVALID, "%s is not a symbolic link", what);
         else if (errno != ENOENT)
@@ -594,7 +600,6 @@ static enum nacme_err live_version(struct nacme_ctx *ctx, const struct nacme_sto
         goto out;
     }
 out:
-    fd_close(livefd);
     free(what);
     free(prefix);
     return r;
@@ -793,7 +798,7 @@ enum nacme_err store_lineage_load_new(struct nacme_ctx *ctx, struct nacme_store 
     struct store_lineage *lin = NULL;
     char *dirpath = NULL, *what = NULL;
     json_t *root = NULL;
-    int archfd = -1, namefd = -1, live = 0;
+    int namefd = -1, live = 0;
     enum nacme_err r;
 
     *out = NULL;
@@ -805,8 +810,7 @@ enum nacme_err store_lineage_load_new(struct nacme_ctx *ctx, struct nacme_store 
         r = oom(ctx);
         goto out;
     }
-    if ((r = subdir_open(ctx, st, "archive", &archfd)) != NACME_OK ||
-        (r = dir_open(ctx, archfd, name, &namefd, dirpath)) != NACME_OK ||
+    if ((r = dir_open(ctx, st->archfd, name, &namefd, dirpath)) != NACME_OK ||
         (r = json_file_load(ctx, namefd, "lineage.json", what, &root)) != NACME_OK ||
         (r = lineage_decode(ctx, root, name, lin, what)) != NACME_OK ||
         (r = live_version(ctx, st, name, &live)) != NACME_OK)
@@ -823,7 +827,6 @@ enum nacme_err store_lineage_load_new(struct nacme_ctx *ctx, struct nacme_store 
     *out = lin;
     lin = NULL;
 out:
-    fd_close(archfd);
     fd_close(namefd);
     json_decref(root);
     store_lineage_free(lin);
