@@ -299,18 +299,28 @@ static void record_failure(struct renew_run *run, struct renew_item *it, const c
     it->dirty = true;
 }
 
-/* After a renewal the record holds the new version and no renewal state: cache it now. */
-static void record_renewed(struct renew_run *run, struct renew_item *it)
+/* After the batch, live/ says what happened to an issued certificate: a new version live is a
+ * renewal (its record holds the new version and no renewal state: cache it now); the old one
+ * still live means deploy kept it (nginx broken, or refusing the new one), a failure with the
+ * batch's cause. */
+static void record_issued(struct renew_run *run, struct renew_item *it, const char *why)
 {
     struct nacme_ctx *ctx = run->st->ctx;
     struct store_lineage *fresh = NULL;
+    char cause[1024];
 
-    it->result = RESULT_RENEWED;
+    snprintf(cause, sizeof(cause), "%s", why);
     ctx->err = NACME_OK;
     if (store_lineage_load_new(ctx, run->store, it->name, &fresh) != NACME_OK) {
-        fprintf(stderr, "nacme: warning: %s\n", ctx->errmsg);
+        item_fail(it, ctx->errmsg);
         return;
     }
+    if (fresh->version == it->old_version) {
+        store_lineage_free(fresh);
+        record_failure(run, it, cause[0] ? cause : "the new certificate did not go live", -1);
+        return;
+    }
+    it->result = RESULT_RENEWED;
     store_lineage_free(it->lin);
     it->lin = fresh;
     if (cache_fill(run, it) != NACME_OK) {
@@ -413,7 +423,6 @@ static void renew_group(struct renew_run *run, size_t first, bool *in_group)
     size_t *idx = NULL, n = 0, i, k;
     enum nacme_keytype kt;
     enum nacme_err r;
-    bool any_failed = false;
 
     if ((reqs = calloc(run->n, sizeof(*reqs))) == NULL ||
         (res = calloc(run->n, sizeof(*res))) == NULL ||
@@ -455,29 +464,17 @@ static void renew_group(struct renew_run *run, size_t first, bool *in_group)
     }
     run->st->ctx->err = NACME_OK;
     r = issue_batch_run(run->st->ctx, &gcfg, reqs, n, &opt, res);
-    for (k = 0; k < n; k++)
-        any_failed |= res[k].outcome == ISSUE_FAILED;
     for (k = 0; k < n; k++) {
         struct renew_item *it = &run->items[idx[k]];
-        if (res[k].outcome == ISSUE_FAILED) {
+        if (res[k].outcome == ISSUE_FAILED && res[k].err == NACME_E_INTERRUPTED) {
+            item_fail(it, res[k].errmsg); /* the CA is not to blame: no backoff */
+        } else if (res[k].outcome == ISSUE_FAILED) {
             record_failure(run, it, res[k].errmsg, res[k].retry_after);
         } else if (res[k].outcome == ISSUE_DRY_RUN) {
             it->result = RESULT_DRY_RUN;
             it->lin->renewal.not_after = res[k].not_after; /* shown only; never saved */
-        } else if (r != NACME_OK && !any_failed) {
-            /* Issued, but deploy refused to make it live (nginx broken before, or refusing the
-             * new certificate): whatever live/ holds now is what counts. */
-            struct store_lineage *now = NULL;
-            struct nacme_ctx q;
-            nacme_ctx_init(&q);
-            if (store_lineage_load_new(&q, run->store, it->name, &now) == NACME_OK &&
-                now->version != it->old_version)
-                record_renewed(run, it);
-            else
-                record_failure(run, it, run->st->ctx->errmsg, -1);
-            store_lineage_free(now);
         } else {
-            record_renewed(run, it);
+            record_issued(run, it, r != NACME_OK ? run->st->ctx->errmsg : "");
         }
     }
 out:
@@ -653,8 +650,6 @@ enum nacme_err cmd_renew(struct cli_state *st, struct nacme_config *cfg)
     json_t *arr = NULL;
     enum nacme_err r;
 
-    if (st->reload && st->no_reload)
-        return nacme_fail(st->ctx, NACME_E_USAGE, "--reload and --no-reload contradict");
     if ((r = store_open_new(st->ctx, cfg->state_dir, &run.store)) != NACME_OK ||
         (r = store_lock(st->ctx, run.store, (int)cfg->lock_wait)) != NACME_OK ||
         (r = store_lineage_list_new(st->ctx, run.store, &names, &nnames)) != NACME_OK ||

@@ -141,4 +141,15 @@ t_check "it is reported with its status" \
     'printf "%s" "$T_OUTPUT" | grep -q "^nacme: deploy_hook \"false\" exited with status 1"'
 t_check "and nothing is lost: the renewal is live and recorded" \
     '[ "$(ver a.example)" = $((va + 1)) ] && [ "$(field a.example cert_version)" = $((va + 1)) ]'
+sed -i '/^deploy_hook = /d; /^pre_hook = /d; /^post_hook = /d' "$CONF"
+
+# nginx broken by something else: the renewal is staged, never made live, and counts as a failure.
+echo "this is not nginx configuration;" >"$LAB_DIR/nginx/sites/zz-broken.conf"
+va=$(ver a.example)
+t_status "renew with nginx already broken: exit 1" 1 rn renew --force --cert-name a.example
+t_check "the line says failed, naming nginx's broken configuration" \
+    'printf "%s\n" "$T_OUTPUT" | grep -q "^a.example: failed: nginx.s configuration is broken before any change"'
+t_check "live/ unchanged, the failure recorded" \
+    '[ "$(ver a.example)" = "$va" ] && [ "$(field a.example failures)" = 1 ]'
+rm -f "$LAB_DIR/nginx/sites/zz-broken.conf"
 t_done
