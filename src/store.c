@@ -1135,7 +1135,7 @@ enum nacme_err store_lock(struct nacme_ctx *ctx, struct nacme_store *st, int wai
             r = nacme_fail_errno(ctx, NACME_E_IO, "cannot lock %s", what);
             goto out;
         }
-        if (waited_ms == 0)
+        if (waited_ms == 0 && wait_s > 0)
             nacme_info(ctx, "another nacme (pid %ld) holds %s; waiting up to %d s", lock_holder(fd),
                        what, wait_s);
         if (waited_ms >= (long)wait_s * 1000) {
