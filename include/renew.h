@@ -11,7 +11,7 @@
 
 #include "store.h"
 
-#define RENEW_ARI_POLL_MIN 60              /* Retry-After of renewalInfo, clamped (RFC 9773 §4.3) */
+#define RENEW_ARI_POLL_MIN 60              /* renewalInfo's Retry-After, clamped (RFC 9773 §4.3) */
 #define RENEW_ARI_POLL_MAX (24 * 3600)
 #define RENEW_ARI_POLL_DEFAULT (6 * 3600)  /* no Retry-After given */
 #define RENEW_ARI_POLL_ERROR 3600          /* the window could not be fetched */

@@ -202,8 +202,8 @@ static void ari_poll(struct renew_run *run, struct renew_item *it)
                    it->name, ca->ctx.errmsg);
         ari_forget(rn);
         it->ari_failed = true;
-        rn->ari_next_poll =
-            run->now + (ri.retry_after >= 0 ? renew_ari_poll_s(ri.retry_after) : RENEW_ARI_POLL_ERROR);
+        rn->ari_next_poll = run->now + (ri.retry_after >= 0 ? renew_ari_poll_s(ri.retry_after)
+                                                            : RENEW_ARI_POLL_ERROR);
         goto out;
     }
     /* A moment is drawn once per window: every run until the CA moves the window agrees. */
@@ -216,8 +216,11 @@ static void ari_poll(struct renew_run *run, struct renew_item *it)
         rn->ari_moment = renew_ari_pick(ri.start, ri.end, rnd);
         fmt_time(ri.start, a, sizeof(a));
         fmt_time(ri.end, b, sizeof(b));
-        nacme_verbose(run->st->ctx, "%s: the CA suggests renewing between %s and %s%s%s", it->name,
-                      a, b, ri.explanation ? ": " : "", ri.explanation ? ri.explanation : "");
+        /* An explanation is the CA telling the administrator something (an incident, a
+         * revocation ahead): worth a line at the default level. */
+        nacme_log(run->st->ctx, ri.explanation ? NACME_LOG_INFO : NACME_LOG_VERBOSE,
+                  "%s: the CA suggests renewing between %s and %s%s%s", it->name, a, b,
+                  ri.explanation ? ": " : "", ri.explanation ? ri.explanation : "");
     }
     free(rn->ari_explanation);
     rn->ari_explanation = ri.explanation;
@@ -690,8 +693,9 @@ enum nacme_err cmd_renew(struct cli_state *st, struct nacme_config *cfg)
     fflush(stdout);
     nalarms = alarms(&run);
     if (failed > 0)
-        r = nacme_fail(st->ctx, NACME_E_ACME, "%zu of %zu certificates failed to renew; the first: %s",
-                       failed, run.n, run.items[first].error);
+        r = nacme_fail(st->ctx, NACME_E_ACME,
+                       "%zu of %zu certificates failed to renew; the first: %s", failed, run.n,
+                       run.items[first].error);
     else if (nalarms > 0)
         r = nacme_fail(st->ctx, NACME_E_ACME,
                        "%zu certificate%s close to expiry with renewal failing", nalarms,

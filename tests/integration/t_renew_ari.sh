@@ -62,7 +62,7 @@ proxy_up pass --ari-window=-7200,-3600 --ari-explanation https://ca.example/inci
 t_ok "another certificate" rn issue -d past.example
 OLDID=$(certid "$S/live/past.example/cert.pem")
 n=$(wc -l <"$LOG")
-t_ok "the window is in the past: renewed" rn -v renew --no-reload --cert-name past.example
+t_ok "the window is in the past: renewed" rn renew --no-reload --cert-name past.example
 t_check "it showed the CA's explanation" 'printf "%s" "$T_OUTPUT" | grep -q "https://ca.example/incident-42"'
 t_check "version 2" '[ "$(ver past.example)" = 2 ]'
 t_check "the order named the old certificate in replaces and the CA accepted it" \
