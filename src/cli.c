@@ -104,7 +104,7 @@ static const struct cli_option cli_options[] = {
     {"parallel", OPT_PARALLEL, required_argument, "N", CMD_ISSUE | CMD_RENEW,
      "orders in flight at once with --separate or renew (default 10, at most 100)"},
     {"dry-run", OPT_DRY_RUN, no_argument, NULL, CMD_RENEW,
-     "renew every selected certificate with the CA, then install, record and reload nothing"},
+     "renew every selected certificate (Let's Encrypt's at its staging CA), install nothing"},
     {"no-reload", OPT_NO_RELOAD, no_argument, NULL, CMD_RENEW,
      "make renewed certificates live without testing or reloading nginx"},
     {"stateless", OPT_STATELESS, no_argument, NULL, CMD_NGINX_SETUP,

@@ -461,6 +461,13 @@ static void renew_group(struct renew_run *run, size_t first, bool *in_group)
         goto out;
     gcfg.server = lead->lin->server;
     gcfg.webroot = lead->lin->webroot;
+    /* A rehearsal against Let's Encrypt goes to its staging CA: same protocol, no rate limits
+     * spent, no certificate that counts. The CertID is production's: staging never saw it. */
+    if (run->st->dry_run && strcmp(gcfg.server, config_server_url("letsencrypt")) == 0) {
+        gcfg.server = (char *)config_server_url("letsencrypt-staging");
+        for (k = 0; k < n; k++)
+            reqs[k].replaces = NULL;
+    }
     if (!run->st->no_reload && !run->st->dry_run) {
         cli_deploy_opts(run->cfg, &dopt);
         opt.deploy = &dopt;
