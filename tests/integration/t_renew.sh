@@ -152,4 +152,14 @@ t_check "the line says failed, naming nginx's broken configuration" \
 t_check "live/ unchanged, the failure recorded" \
     '[ "$(ver a.example)" = "$va" ] && [ "$(field a.example failures)" = 1 ]'
 rm -f "$LAB_DIR/nginx/sites/zz-broken.conf"
+
+# The CA's Retry-After is recorded and outranks the schedule (a rate limit of two hours).
+proxy_up problem --match '^/order-plz' --status 429 --retry-after 7200 \
+    --problem-type urn:ietf:params:acme:error:rateLimited --detail "too many certificates"
+t_status "rate limited with Retry-After 7200: exit 1" 1 rn renew --no-reload --force --cert-name b.example
+t_check "the line carries the CA's problem" \
+    'printf "%s\n" "$T_OUTPUT" | grep -q "^b.example: failed: .*rateLimited.*too many certificates"'
+t_check "Retry-After recorded; the next attempt two hours after the failure, not one minute" \
+    '[ "$(field b.example retry_after)" = 7200 ] && [ "$(field b.example next_attempt)" = $(($(field b.example last_failure) + 7200)) ]'
+proxy_up pass
 t_done
