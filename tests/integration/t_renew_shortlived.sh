@@ -13,8 +13,12 @@ field() {
 ver() { readlink "$S/live/$1" | sed 's|.*/||'; }
 
 t_ok "a 40-second certificate" lab_nacme --agree-tos issue -d short.example
-t_check "Pebble made it 40 seconds long" \
-    '[ $(( $(date -d "$(openssl x509 -in "$S/live/short.example/cert.pem" -noout -enddate | cut -d= -f2)" +%s) - $(date -d "$(openssl x509 -in "$S/live/short.example/cert.pem" -noout -startdate | cut -d= -f2)" +%s) )) -le 41 ]'
+life() {
+    local c=$S/live/$1/cert.pem
+    echo $(($(date -d "$(openssl x509 -in "$c" -noout -enddate | cut -d= -f2)" +%s) -
+        $(date -d "$(openssl x509 -in "$c" -noout -startdate | cut -d= -f2)" +%s)))
+}
+t_check "Pebble made it 40 seconds long" '[ "$(life short.example)" -ge 39 ] && [ "$(life short.example)" -le 41 ]'
 t_ok "renew at once: not due" lab_nacme renew --no-reload
 t_check "it says not due, by the lifetime rule" \
     'printf "%s" "$T_OUTPUT" | grep -q "^short.example: not due, renewing at .* (lifetime rule)"'
