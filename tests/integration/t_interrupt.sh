@@ -23,7 +23,8 @@ interrupt() {
         "$NACME" --server "$PROXY_URL" --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$S" \
         --webroot "$LAB_WEBROOT" --agree-tos issue -d sig.example --force >"$out" 2>&1 &
     pid=$!
-    for _ in $(seq 200); do [ -n "$(tokens)" ] && break; sleep 0.02; done
+    # Up to 20 s: under valgrind, with the rest of the suite running, start-up alone takes seconds.
+    for _ in $(seq 1000); do [ -n "$(tokens)" ] && break; sleep 0.02; done
     TOKEN_SEEN=$(tokens)
     sleep 0.2
     start=$(date +%s%N)
