@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "config.h"
 #include "deploy.h"
@@ -30,6 +31,10 @@ struct cli_state {
     bool separate;
     bool reload;
     int parallel;
+    /* renew */
+    bool dry_run;
+    bool no_reload;
+    time_t now; /* the wall clock for decisions: time(NULL), or NACME_NOW for tests */
     /* nginx-setup */
     bool stateless;
 };
@@ -37,6 +42,7 @@ struct cli_state {
 /* The commands, one per cmd_NAME.c. */
 enum nacme_err cmd_issue(struct cli_state *st, struct nacme_config *cfg);
 enum nacme_err cmd_nginx_setup(struct cli_state *st, struct nacme_config *cfg);
+enum nacme_err cmd_renew(struct cli_state *st, struct nacme_config *cfg);
 
 /* Print o compactly on one stdout line and release it (NULL prints nothing). */
 void cli_json_print(json_t *o);

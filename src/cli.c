@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli_cmd.h"
 #include "config.h"
@@ -19,6 +20,7 @@ enum cli_cmd_bit {
     CMD_GLOBAL = 0, /* valid before and after every command */
     CMD_ISSUE = 1 << 0,
     CMD_NGINX_SETUP = 1 << 1,
+    CMD_RENEW = 1 << 2,
 };
 
 enum cli_opt_id {
@@ -44,6 +46,8 @@ enum cli_opt_id {
     OPT_RELOAD,
     OPT_HTTP_PORT,
     OPT_NO_PREFLIGHT,
+    OPT_NO_RELOAD,
+    OPT_DRY_RUN,
     OPT_VERBOSE = 'v',
     OPT_QUIET = 'q',
     OPT_HELP = 'h',
@@ -91,20 +95,24 @@ static const struct cli_option cli_options[] = {
     {"version", OPT_VERSION, no_argument, NULL, CMD_GLOBAL, "print the version"},
     {"domain", OPT_DOMAIN, required_argument, "NAME", CMD_ISSUE,
      "a DNS name for the certificate (repeat for more)"},
-    {"cert-name", OPT_CERT_NAME, required_argument, "NAME", CMD_ISSUE,
-     "name of the lineage under live/ (default: the first domain)"},
+    {"cert-name", OPT_CERT_NAME, required_argument, "NAME", CMD_ISSUE | CMD_RENEW,
+     "name of the lineage under live/ (issue: default the first domain; renew: only this one)"},
     {"key-type", OPT_KEY_TYPE, required_argument, "TYPE", CMD_ISSUE,
      "certificate key: ec256 (default), ec384, rsa2048, rsa3072, rsa4096"},
-    {"force", OPT_FORCE, no_argument, NULL, CMD_ISSUE,
-     "replace a certificate even when it is not due for renewal"},
-    {"timeout", OPT_TIMEOUT, required_argument, "SECONDS", CMD_ISSUE,
+    {"force", OPT_FORCE, no_argument, NULL, CMD_ISSUE | CMD_RENEW,
+     "replace a certificate even when it is not due for renewal (renew: and despite backoff)"},
+    {"timeout", OPT_TIMEOUT, required_argument, "SECONDS", CMD_ISSUE | CMD_RENEW,
      "give up waiting for validation and issuance after this long (default 300)"},
     {"reload", OPT_RELOAD, no_argument, NULL, CMD_ISSUE,
      "test nginx, make the new certificates live, reload nginx once and check it serves them"},
     {"separate", OPT_SEPARATE, no_argument, NULL, CMD_ISSUE,
      "one certificate per name instead of one for all names"},
-    {"parallel", OPT_PARALLEL, required_argument, "N", CMD_ISSUE,
-     "orders in flight at once with --separate (default 10, at most 100)"},
+    {"parallel", OPT_PARALLEL, required_argument, "N", CMD_ISSUE | CMD_RENEW,
+     "orders in flight at once with --separate or renew (default 10, at most 100)"},
+    {"dry-run", OPT_DRY_RUN, no_argument, NULL, CMD_RENEW,
+     "renew every selected certificate (Let's Encrypt's at its staging CA), install nothing"},
+    {"no-reload", OPT_NO_RELOAD, no_argument, NULL, CMD_RENEW,
+     "make renewed certificates live without testing or reloading nginx"},
     {"stateless", OPT_STATELESS, no_argument, NULL, CMD_NGINX_SETUP,
      "answer challenges from the account key's thumbprint in nginx itself, with no files"},
 };
@@ -124,6 +132,9 @@ static const struct cli_command cli_commands[] = {
      "-d NAME [-d NAME ...] [--cert-name NAME | --separate [--parallel N]] [--key-type TYPE] "
      "[--force] [--reload]",
      "obtain a certificate for one or more names over http-01", cmd_issue},
+    {"renew", CMD_RENEW, "[--cert-name NAME] [--force] [--dry-run] [--no-reload]",
+     "renew every certificate that is due (ARI or lifetime), then test and reload nginx once",
+     cmd_renew},
     {"nginx-setup", CMD_NGINX_SETUP, "[--stateless]",
      "write nginx snippets for http-01 and each certificate, and say where to include them",
      cmd_nginx_setup},
@@ -278,6 +289,8 @@ static enum nacme_err apply_option(struct cli_state *st, int id, const char *v)
     case OPT_RELOAD: st->reload = true; return NACME_OK;
     case OPT_HTTP_PORT: return parse_port(st, "http-port", v, &c->nginx_http_port);
     case OPT_NO_PREFLIGHT: c->preflight_off = true; return NACME_OK;
+    case OPT_NO_RELOAD: st->no_reload = true; return NACME_OK;
+    case OPT_DRY_RUN: st->dry_run = true; return NACME_OK;
     default: return nacme_fail(st->ctx, NACME_E_USAGE, "unknown option (see nacme --help)");
     }
 }
@@ -379,6 +392,26 @@ void cli_deploy_opts(const struct nacme_config *cfg, struct deploy_opts *d)
 
 /* ---- main ------------------------------------------------------------------------------- */
 
+/* The wall clock the commands decide by. NACME_NOW (seconds since the epoch) replaces it so that
+ * tests can move time; it is read here only, and travels down in cli_state. */
+static enum nacme_err read_clock(struct cli_state *st)
+{
+    const char *v = getenv("NACME_NOW");
+    char *end;
+    long long t;
+
+    st->now = time(NULL);
+    if (v == NULL || v[0] == '\0')
+        return NACME_OK;
+    errno = 0;
+    t = strtoll(v, &end, 10);
+    if (*end != '\0' || errno != 0 || t <= 0)
+        return nacme_fail(st->ctx, NACME_E_USAGE,
+                          "NACME_NOW=%s: give the time as seconds since the epoch", v);
+    st->now = (time_t)t;
+    return NACME_OK;
+}
+
 static void cli_state_clear(struct cli_state *st)
 {
     size_t i;
@@ -427,7 +460,7 @@ int cli_main(int argc, char **argv)
             r = nacme_fail(&ctx, NACME_E_USAGE, "no command given");
         goto out;
     }
-    if ((r = merge_config(&st, &cfg)) != NACME_OK)
+    if ((r = merge_config(&st, &cfg)) != NACME_OK || (r = read_clock(&st)) != NACME_OK)
         goto out;
     r = cmd->run(&st, &cfg);
 out:
