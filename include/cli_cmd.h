@@ -32,6 +32,8 @@ struct cli_state {
     int parallel;
     /* nginx-setup */
     bool stateless;
+    bool list;              /* --list: show the sites of nginx's configuration */
+    const char *nginx_dump; /* --nginx-dump: read `nginx -T` output instead of the files */
 };
 
 /* The commands, one per cmd_NAME.c. */
