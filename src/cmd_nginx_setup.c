@@ -100,47 +100,69 @@ static void setup_print_includes(const struct nacme_config *cfg, char **lineages
 
 /* ---- --list ----------------------------------------------------------------------------- */
 
+/* A JSON string of text from nginx's files, which need not be UTF-8: such text is shown with
+ * every control or non-ASCII byte as '?'. */
+static json_t *text_json(const char *s)
+{
+    json_t *j = json_string(s);
+    char shown[1024];
+
+    if (j == NULL) {
+        nacme_sanitize(shown, sizeof(shown), s, sizeof(shown) - 1);
+        j = json_string(shown);
+    }
+    return j;
+}
+
 static json_t *strv_json(char *const *v, size_t n)
 {
     json_t *a = json_array();
     size_t i;
 
     for (i = 0; a != NULL && i < n; i++)
-        if (json_array_append_new(a, json_string(v[i])) != 0) {
+        if (json_array_append_new(a, text_json(v[i])) != 0) {
             json_decref(a);
             return NULL;
         }
     return a;
 }
 
-/* One array: an object per site, then one per skipped name. */
+/* One array: an object per site, then one per skipped name. Each element is built and printed by
+ * jansson on its own and released at once, so that ten thousand sites do not hold ten thousand
+ * JSON objects in memory; the output is what json_dumps(array, JSON_COMPACT) would print. */
 static enum nacme_err list_json(struct cli_state *st, const struct nginx_sites *s)
 {
-    json_t *arr = json_array(), *o;
-    size_t i;
+    size_t i, n = s->nsites + s->nskipped, len;
+    char buf[16384];
+    json_t *o;
 
-    for (i = 0; arr != NULL && i < s->nsites; i++) {
-        const struct nginx_site *site = &s->sites[i];
-        o = json_pack("{s:o?, s:o?, s:o?}", "names", strv_json(site->names, site->nnames),
-                      "files", strv_json(site->files, site->nfiles), "listen",
-                      strv_json(site->listen, site->nlisten));
-        if (o == NULL || json_array_append_new(arr, o) != 0)
-            goto nomem;
+    fputc('[', stdout);
+    for (i = 0; i < n; i++) {
+        if (i < s->nsites) {
+            const struct nginx_site *site = &s->sites[i];
+            o = json_pack("{s:o, s:o, s:o}", "names", strv_json(site->names, site->nnames),
+                          "files", strv_json(site->files, site->nfiles), "listen",
+                          strv_json(site->listen, site->nlisten));
+        } else {
+            const struct nginx_skipped *k = &s->skipped[i - s->nsites];
+            o = json_pack("{s:o, s:s, s:o}", "skipped", text_json(k->name), "reason",
+                          k->reason, "file", text_json(k->file));
+        }
+        if (o == NULL) {
+            fputs("]\n", stdout);
+            return nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
+        }
+        if (i > 0)
+            fputc(',', stdout);
+        /* one write per element: json_dumpf writes token by token */
+        if ((len = json_dumpb(o, buf, sizeof(buf), JSON_COMPACT)) <= sizeof(buf))
+            fwrite(buf, 1, len, stdout);
+        else
+            json_dumpf(o, stdout, JSON_COMPACT);
+        json_decref(o);
     }
-    for (i = 0; arr != NULL && i < s->nskipped; i++) {
-        const struct nginx_skipped *k = &s->skipped[i];
-        o = json_pack("{s:s, s:s, s:s}", "skipped", k->name, "reason", k->reason, "file",
-                      k->file);
-        if (o == NULL || json_array_append_new(arr, o) != 0)
-            goto nomem;
-    }
-    if (arr == NULL)
-        goto nomem;
-    cli_json_print(arr);
+    fputs("]\n", stdout);
     return NACME_OK;
-nomem:
-    json_decref(arr);
-    return nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
 }
 
 /* v joined by sep into buf (truncated with "..." when it does not fit). */

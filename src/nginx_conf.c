@@ -35,14 +35,16 @@ struct arena_chunk {
     _Alignas(max_align_t) unsigned char data[];
 };
 
-static void *arena_alloc(struct arena_chunk **top, size_t n)
+/* n bytes aligned to align (a power of two): strings take 1, nodes and pointers their own. */
+static void *arena_alloc_aligned(struct arena_chunk **top, size_t n, size_t align)
 {
     struct arena_chunk *c = *top;
-    size_t align = _Alignof(max_align_t), cap;
+    size_t cap;
     void *p;
 
-    n = (n + align - 1) & ~(align - 1);
-    if (c == NULL || c->cap - c->used < n) {
+    if (c != NULL)
+        c->used = (c->used + align - 1) & ~(align - 1);
+    if (c == NULL || c->used > c->cap || c->cap - c->used < n) {
         cap = n > ARENA_CHUNK / 4 ? n : ARENA_CHUNK;
         if ((c = malloc(sizeof(*c) + cap)) == NULL)
             return NULL;
@@ -56,9 +58,14 @@ static void *arena_alloc(struct arena_chunk **top, size_t n)
     return p;
 }
 
+static void *arena_alloc(struct arena_chunk **top, size_t n)
+{
+    return arena_alloc_aligned(top, n, _Alignof(max_align_t));
+}
+
 static char *arena_strndup(struct arena_chunk **top, const char *s, size_t n)
 {
-    char *p = arena_alloc(top, n + 1);
+    char *p = arena_alloc_aligned(top, n + 1, 1);
 
     if (p != NULL) {
         memcpy(p, s, n);
@@ -278,7 +285,7 @@ static enum nacme_err push_word(struct parser *p, const struct reader *rd, size_
         p->args = a;
         p->capargs = cap;
     }
-    if ((w = dst = arena_alloc(&p->conf->arena, (size_t)(end - src) + 1)) == NULL)
+    if ((w = dst = arena_alloc_aligned(&p->conf->arena, (size_t)(end - src) + 1, 1)) == NULL)
         return nacme_fail(p->ctx, NACME_E_NOMEM, "out of memory");
     while (src < end) {
         if (*src == '\\' && src + 1 < end) {
@@ -507,8 +514,8 @@ static enum nacme_err check_directive(struct parser *p, const struct reader *rd,
 static struct nginx_dir *dir_new(struct parser *p, const struct reader *rd, const struct tok *t,
                                  enum nginx_dir_kind kind, struct nginx_dir *parent)
 {
-    struct nginx_dir *d = arena_alloc(&p->conf->arena, sizeof(*d));
-    char **args = arena_alloc(&p->conf->arena, p->nargs * sizeof(*args));
+    struct nginx_dir *d = arena_alloc_aligned(&p->conf->arena, sizeof(*d), _Alignof(*d));
+    char **args = arena_alloc_aligned(&p->conf->arena, p->nargs * sizeof(*args), _Alignof(*args));
 
     if (d == NULL || args == NULL)
         return NULL;
