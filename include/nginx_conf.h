@@ -27,7 +27,7 @@ enum nginx_dir_kind {
 };
 
 struct nginx_dir {
-    char **args;             /* args[0] is the name; NUL-terminated, escapes decoded as nginx does */
+    char **args;             /* args[0] is the name; NUL-terminated, escapes decoded as nginx */
     uint32_t nargs;
     uint32_t file;           /* index for nginx_conf_file_path() */
     uint32_t line;           /* line of the directive's first character */

@@ -1,4 +1,5 @@
-/* cmd_nginx_setup.c - `nacme nginx-setup`: the http-01 and TLS snippets, and where to include them. */
+/* cmd_nginx_setup.c - `nacme nginx-setup`: the http-01 and TLS snippets, and where to include them;
+ * --list: the sites of nginx's configuration. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>

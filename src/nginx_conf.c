@@ -334,7 +334,8 @@ static int refill(struct parser *p, struct reader *rd, enum tok_state st)
     return 0;
 }
 
-/* One directive's words up to ';' or '{', or a '}', or the end of the file (ngx_conf_read_token). */
+/* One directive's words up to ';' or '{', or a '}', or the end of the file
+ * (ngx_conf_read_token). */
 static enum tok_rc read_token(struct parser *p, struct reader *rd, struct tok *t)
 {
     enum tok_state st = TS_SPACE;
@@ -514,8 +515,10 @@ static enum nacme_err check_directive(struct parser *p, const struct reader *rd,
 static struct nginx_dir *dir_new(struct parser *p, const struct reader *rd, const struct tok *t,
                                  enum nginx_dir_kind kind, struct nginx_dir *parent)
 {
-    struct nginx_dir *d = arena_alloc_aligned(&p->conf->arena, sizeof(*d), _Alignof(*d));
-    char **args = arena_alloc_aligned(&p->conf->arena, p->nargs * sizeof(*args), _Alignof(*args));
+    struct nginx_dir *d =
+        arena_alloc_aligned(&p->conf->arena, sizeof(*d), _Alignof(struct nginx_dir));
+    char **args =
+        arena_alloc_aligned(&p->conf->arena, p->nargs * sizeof(*args), _Alignof(char *));
 
     if (d == NULL || args == NULL)
         return NULL;
@@ -609,7 +612,8 @@ static enum nacme_err parse_text(struct parser *p, const char *path, const char 
 
 /* ---- include ----------------------------------------------------------------------------- */
 
-/* "A:LINE -> B:LINE -> C" (each file and the line of its include) from the stack entry `from` on, then `last`. */
+/* "A:LINE -> B:LINE -> C" (each file and the line of its include) from the stack entry `from`
+ * on, then `last`. */
 static void cycle_chain(const struct parser *p, unsigned from, const char *last, char *buf,
                         size_t bufsz)
 {

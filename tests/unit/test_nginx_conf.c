@@ -583,7 +583,8 @@ static void test_include_disk(void **state)
     tree = show_new(c);
     assert_string_equal(tree, "[main];"
                               "[include][d/*.conf]<[ten];[nine];[B];[a];[b];>"
-                              "[include][sub/one.conf]<[one];[include][two.conf]<[two_in_main_dir];>>"
+                              "[include][sub/one.conf]<[one];"
+                              "[include][two.conf]<[two_in_main_dir];>>"
                               "[include][nothing/*.conf]<>"
                               "[include][d/.h*.conf]<[hidden];>"
                               "[include][*/deep.conf]<[deep];>");
