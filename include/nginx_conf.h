@@ -70,6 +70,12 @@ size_t nginx_conf_ndirs(const struct nginx_conf *conf);
 const struct nginx_dir *nginx_dir_first(const struct nginx_dir *block);
 const struct nginx_dir *nginx_dir_next(const struct nginx_dir *d);
 
+/* The directive (an include too) that starts on line of the file named path, the first one when
+ * several do; NULL when none. This is where an editor inserts a
+ * line after a directive it was told about as "path:line": at its end offset. */
+const struct nginx_dir *nginx_conf_find(const struct nginx_conf *conf, const char *path,
+                                        uint32_t line);
+
 void nginx_conf_free(struct nginx_conf *conf);
 
 #endif

@@ -198,6 +198,27 @@ const struct nginx_dir *nginx_dir_next(const struct nginx_dir *d)
     return settle(d->next, d->parent);
 }
 
+/* Depth first, in document order. */
+static const struct nginx_dir *find_in(const struct nginx_conf *conf, const struct nginx_dir *d,
+                                       const char *path, uint32_t line)
+{
+    const struct nginx_dir *hit;
+
+    for (; d != NULL; d = d->next) {
+        if (d->line == line && strcmp(conf->files[d->file], path) == 0)
+            return d;
+        if (d->child != NULL && (hit = find_in(conf, d->child, path, line)) != NULL)
+            return hit;
+    }
+    return NULL;
+}
+
+const struct nginx_dir *nginx_conf_find(const struct nginx_conf *conf, const char *path,
+                                        uint32_t line)
+{
+    return find_in(conf, conf->root->child, path, line);
+}
+
 static enum nacme_err add_file(struct parser *p, const char *path, uint32_t *index)
 {
     struct nginx_conf *c = p->conf;

@@ -370,6 +370,12 @@ static void test_positions(void **state)
     assert_string_equal(nginx_conf_file_path(c, q->file), MAIN);
     assert_int_equal(nginx_conf_root(c)->end, strlen(text));
     assert_int_equal(nginx_conf_ndirs(c), 4);
+    /* found again by file:line, as sites report them */
+    assert_ptr_equal(nginx_conf_find(c, MAIN, 3), cd);
+    assert_ptr_equal(nginx_conf_find(c, MAIN, 2), blk);
+    assert_ptr_equal(nginx_conf_find(c, MAIN, 7), q);
+    assert_null(nginx_conf_find(c, MAIN, 5));
+    assert_null(nginx_conf_find(c, "/t/other.conf", 1));
     nginx_conf_free(c);
 }
 
@@ -417,6 +423,9 @@ static void test_dump(void **state)
     assert_int_equal(a->start, strlen("# no newline at the end\n"));
     assert_int_equal(a->end, a->start + strlen("a  1;"));
     assert_string_equal(nginx_conf_file_path(c, a->next->file), "/d/conf.d/b.conf");
+    assert_ptr_equal(nginx_conf_find(c, "/d/conf.d/a.conf", 2), a);
+    assert_ptr_equal(nginx_conf_find(c, "/d/extra", 1), inc->next->child);
+    assert_ptr_equal(nginx_conf_find(c, "/d/nginx.conf", 3), inc);
     assert_string_equal(nginx_conf_file_path(c, 0), "/d/nginx.conf");
     assert_int_equal(nginx_conf_nfiles(c), 4);
     nginx_conf_free(c);
