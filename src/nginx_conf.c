@@ -6,6 +6,12 @@
  * nginx reads a file through a 4096-byte buffer and refuses a token (or a comment) that does not
  * fit in it ("too long parameter"); the reader keeps track of where that buffer would be refilled
  * so that it accepts and refuses exactly the files nginx does.
+ *
+ * Beyond the grammar only the directives nacme relies on are checked (include, http, events,
+ * stream, mail, server in http, listen, server_name: block or not, argument count), with nginx's
+ * messages; what each module accepts in its own directives stays nginx's business (`nginx -t`).
+ * In `nginx -T` output a file whose text holds a line "# configuration file /PATH:" of its own
+ * would be split there: nginx marks nothing else.
  */
 #include "nginx_conf.h"
 
@@ -625,7 +631,7 @@ static enum nacme_err parse_text(struct parser *p, const char *path, const char 
     rd.path = p->conf->files[rd.file];
     if (parent->kind == NGINX_DIR_FILE)
         parent->end = len;
-    p->blocks = 0; /* a file's blocks are its own: nginx's counting starts again */
+    p->blocks = 0; /* blocks cannot span files: each file has its own depth limit */
     r = parse_block(p, &rd, parent, tailp, false);
     p->blocks = blocks;
     return r;
