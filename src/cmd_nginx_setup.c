@@ -166,6 +166,17 @@ static enum nacme_err list_json(struct cli_state *st, const struct nginx_sites *
     return NACME_OK;
 }
 
+/* Control characters (a server_name may hold "\t" or "\n" escapes) shown as '?' on a terminal. */
+static char *no_controls(char *s)
+{
+    char *p;
+
+    for (p = s; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    return s;
+}
+
 /* v joined by sep into buf (truncated with "..." when it does not fit). */
 static const char *joined(char *buf, size_t bufsz, char *const *v, size_t n, const char *sep)
 {
@@ -176,7 +187,7 @@ static const char *joined(char *buf, size_t bufsz, char *const *v, size_t n, con
         len += (size_t)snprintf(buf + len, bufsz - len, "%s%s", i ? sep : "", v[i]);
     if (len >= bufsz && bufsz > 4)
         memcpy(buf + bufsz - 4, "...", 4);
-    return buf;
+    return no_controls(buf);
 }
 
 static void list_text(const struct nginx_sites *s)
@@ -219,8 +230,11 @@ static void list_text(const struct nginx_sites *s)
            "FILE:LINE");
     for (i = 0; i < s->nskipped; i++) {
         char quoted[300];
+        char file[1024];
         snprintf(quoted, sizeof(quoted), "\"%s\"", s->skipped[i].name);
-        printf("%-*s  %-*s  %s\n", wn, quoted, wl, s->skipped[i].reason, s->skipped[i].file);
+        snprintf(file, sizeof(file), "%s", s->skipped[i].file);
+        printf("%-*s  %-*s  %s\n", wn, no_controls(quoted), wl, s->skipped[i].reason,
+               no_controls(file));
     }
 }
 

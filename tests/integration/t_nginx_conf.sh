@@ -174,6 +174,10 @@ t_check "the table lists them, and the skipped names with reasons" \
      printf "%s\n" "$out" | head -1 | grep -q "^NAMES *LISTEN *FILE:LINE$" &&
      printf "%s\n" "$out" | grep -q "^dot.example n1.example n2.example " &&
      printf "%s\n" "$out" | grep -q "^\"\\*.wild.example\" *wildcard"'
+printf 'http { server { server_name "a\\tb" x.example; } }\n' >"$W/ctl.conf"
+t_check "a name with a control character: '?' in the table, the real text in JSON" \
+    'nacme --nginx-conf "$W/ctl.conf" nginx-setup --list | grep -q "^\"a?b\"  *not a valid host name" &&
+     [ "$(list_json "$W/ctl.conf" | jq -r ".[1].skipped")" = "$(printf "a\tb")" ]'
 printf 'events {}\n' >"$W/notdump"
 t_status "--nginx-dump of something else: exit 2" 2 nacme nginx-setup --list --nginx-dump "$W/notdump"
 t_status "--nginx-dump without --list: exit 2" 2 nacme nginx-setup --nginx-dump "$W/dump"
