@@ -174,6 +174,12 @@ t_check "the table lists them, and the skipped names with reasons" \
      printf "%s\n" "$out" | head -1 | grep -q "^NAMES *LISTEN *FILE:LINE$" &&
      printf "%s\n" "$out" | grep -q "^dot.example n1.example n2.example " &&
      printf "%s\n" "$out" | grep -q "^\"\\*.wild.example\" *wildcard"'
+printf 'nginx_conf = "%s"\n' "$W/layout/nginx.conf" >"$W/nacme-layout.conf"
+t_check "nginx_conf in nacme.conf names the file to read" \
+    '[ "$("$NACME" --config "$W/nacme-layout.conf" --json nginx-setup --list)" = "$(list_json "$W/layout/nginx.conf")" ]'
+t_check "--nginx-conf wins over it" \
+    '[ "$("$NACME" --config "$W/nacme-layout.conf" --json --nginx-conf "$W/edge/ok-names.conf" nginx-setup --list)" = \
+       "$(list_json "$W/edge/ok-names.conf")" ]'
 printf 'http { server { server_name "a\\tb" x.example; } }\n' >"$W/ctl.conf"
 t_check "a name with a control character: '?' in the table, the real text in JSON" \
     'nacme --nginx-conf "$W/ctl.conf" nginx-setup --list | grep -q "^\"a?b\"  *not a valid host name" &&
