@@ -4,7 +4,8 @@
 # and `nacme nginx-setup --list` accept and refuse the same files, with the same message and line;
 # the names nginx actually answers for (a private nginx on a free loopback port, curl with Host
 # headers) are the names nacme lists; `nginx -T` output gives the same sites as the files; and
-# 10,000 server blocks over 100 included files are all listed.
+# 10,000 server blocks over 100 included files are all listed. A seeded random differential test
+# (tests/lab/nginx_syntax_fuzz.py) compares the verdicts on 300 files of nginx's special characters.
 # No ACME lab: only nginx. The system nginx and port 80 are never touched.
 set -u
 . "$NACME_SRC/tests/lab/lib.sh"
@@ -102,6 +103,11 @@ for pad in 10 3000; do
 done
 t_check "72 files around the 4096-byte limit: nacme accepts and refuses as nginx does" \
     '[ "$same" = 72 ] || { echo "$differ"; false; }'
+
+# ---- 2b. random bytes around a server_name: nginx and nacme agree on every syntax verdict ------
+t_ok "300 random files: every syntax verdict the same as nginx's (seeded)" python3 \
+    "$NACME_SRC/tests/lab/nginx_syntax_fuzz.py" "$NACME" "$W/nacme.conf" "$P" 20261123 300
+t_note "${T_OUTPUT##*$'\n'}"
 
 # ---- 3. the names nginx answers for are the names nacme lists -------------------------------
 # Each ok-*.conf has a default_server answering "default"; any other body means nginx picked a
