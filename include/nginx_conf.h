@@ -16,8 +16,6 @@
 
 #include "nacme.h"
 
-#define NGINX_DEFAULT_CONF "/etc/nginx/nginx.conf"
-
 enum nginx_dir_kind {
     NGINX_DIR_SIMPLE,  /* name args; */
     NGINX_DIR_BLOCK,   /* name args { children } */
@@ -29,12 +27,14 @@ enum nginx_dir_kind {
 struct nginx_dir {
     char **args;             /* args[0] is the name; NUL-terminated, escapes decoded as nginx */
     uint32_t nargs;
-    uint32_t file;           /* index for nginx_conf_file_path() */
+    uint32_t file;           /* index for nginx_conf_file_path(); each reading of a file has its
+                                own (a file included twice has two) */
     uint32_t line;           /* line of the directive's first character */
     uint32_t kind;           /* enum nginx_dir_kind */
     size_t start;            /* byte offset of the directive's first character in its file */
     size_t body;             /* blocks: offset just after "{"; others: same as end */
-    size_t end;              /* offset just after the terminating ";" or "}" */
+    size_t end;              /* offset just after the terminating ";" or "}"; the root: the
+                                file's length */
     struct nginx_dir *parent;
     struct nginx_dir *child; /* first child */
     struct nginx_dir *next;  /* next sibling */
@@ -71,8 +71,8 @@ const struct nginx_dir *nginx_dir_first(const struct nginx_dir *block);
 const struct nginx_dir *nginx_dir_next(const struct nginx_dir *d);
 
 /* The directive (an include too) that starts on line of the file named path, the first one when
- * several do; NULL when none. This is where an editor inserts a
- * line after a directive it was told about as "path:line": at its end offset. */
+ * several do; NULL when none. An editor told "path:line" finds the directive here and inserts a
+ * line after it at its end offset (into a block at its body offset). */
 const struct nginx_dir *nginx_conf_find(const struct nginx_conf *conf, const char *path,
                                         uint32_t line);
 
