@@ -129,30 +129,34 @@ static json_t *strv_json(char *const *v, size_t n)
 }
 
 /* One array: an object per site, then one per skipped name. Each element is built and printed by
- * jansson on its own and released at once, so that ten thousand sites do not hold ten thousand
- * JSON objects in memory; the output is what json_dumps(array, JSON_COMPACT) would print. */
+ * jansson on its own, so that ten thousand sites never hold ten thousand JSON objects in memory;
+ * the output is what json_dumps(array, JSON_COMPACT) would print. One object of each shape is
+ * reused, its values replaced (json_object_set_new keeps the keys' order). */
 static enum nacme_err list_json(struct cli_state *st, const struct nginx_sites *s)
 {
+    json_t *site_o = json_object(), *skip_o = json_object(), *o;
     size_t i, n = s->nsites + s->nskipped, len;
+    enum nacme_err r = NACME_OK;
     char buf[16384];
-    json_t *o;
+    int bad = 0;
 
     fputc('[', stdout);
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n && site_o != NULL && skip_o != NULL; i++) {
         if (i < s->nsites) {
             const struct nginx_site *site = &s->sites[i];
-            o = json_pack("{s:o, s:o, s:o}", "names", strv_json(site->names, site->nnames),
-                          "files", strv_json(site->files, site->nfiles), "listen",
-                          strv_json(site->listen, site->nlisten));
+            o = site_o;
+            bad = json_object_set_new(o, "names", strv_json(site->names, site->nnames)) |
+                  json_object_set_new(o, "files", strv_json(site->files, site->nfiles)) |
+                  json_object_set_new(o, "listen", strv_json(site->listen, site->nlisten));
         } else {
             const struct nginx_skipped *k = &s->skipped[i - s->nsites];
-            o = json_pack("{s:o, s:s, s:o}", "skipped", text_json(k->name), "reason",
-                          k->reason, "file", text_json(k->file));
+            o = skip_o;
+            bad = json_object_set_new(o, "skipped", text_json(k->name)) |
+                  json_object_set_new(o, "reason", json_string(k->reason)) |
+                  json_object_set_new(o, "file", text_json(k->file));
         }
-        if (o == NULL) {
-            fputs("]\n", stdout);
-            return nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
-        }
+        if (bad)
+            break;
         if (i > 0)
             fputc(',', stdout);
         /* one write per element: json_dumpf writes token by token */
@@ -160,10 +164,13 @@ static enum nacme_err list_json(struct cli_state *st, const struct nginx_sites *
             fwrite(buf, 1, len, stdout);
         else
             json_dumpf(o, stdout, JSON_COMPACT);
-        json_decref(o);
     }
     fputs("]\n", stdout);
-    return NACME_OK;
+    if (site_o == NULL || skip_o == NULL || bad)
+        r = nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
+    json_decref(site_o);
+    json_decref(skip_o);
+    return r;
 }
 
 /* Control characters (a server_name may hold "\t" or "\n" escapes) shown as '?' on a terminal. */
