@@ -37,6 +37,8 @@ struct cli_state {
     time_t now; /* the wall clock for decisions: time(NULL), or NACME_NOW for tests */
     /* nginx-setup */
     bool stateless;
+    bool list;              /* --list: show the sites of nginx's configuration */
+    const char *nginx_dump; /* --nginx-dump: read `nginx -T` output instead of the files */
 };
 
 /* The commands, one per cmd_NAME.c. */

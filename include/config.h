@@ -14,6 +14,7 @@
 #define NACME_DEFAULT_WEBROOT "/var/www/nacme"
 #define NACME_DEFAULT_SERVER "letsencrypt"
 #define NACME_DEFAULT_NGINX_SNIPPETS "/etc/nginx/snippets"
+#define NACME_DEFAULT_NGINX_CONF "/etc/nginx/nginx.conf"
 #define NACME_DEFAULT_NGINX_TEST "nginx -t"
 #define NACME_DEFAULT_NGINX_RELOAD "nginx -s reload"
 #define NACME_DEFAULT_NGINX_PID "/run/nginx.pid"
@@ -31,6 +32,7 @@ struct nacme_config {
     char *eab_kid;
     char *eab_hmac_key;
     char *nginx_snippets; /* nginx's snippet directory, for nginx-setup */
+    char *nginx_conf;     /* nginx's main configuration file, read by nginx-setup --list */
     char *nginx_test_cmd;   /* "nginx -t" */
     char *nginx_reload_cmd; /* "nginx -s reload" */
     char *nginx_pid_file;   /* "/run/nginx.pid" */

@@ -48,6 +48,9 @@ enum cli_opt_id {
     OPT_NO_PREFLIGHT,
     OPT_NO_RELOAD,
     OPT_DRY_RUN,
+    OPT_NGINX_CONF,
+    OPT_NGINX_DUMP,
+    OPT_LIST,
     OPT_VERBOSE = 'v',
     OPT_QUIET = 'q',
     OPT_HELP = 'h',
@@ -86,6 +89,8 @@ static const struct cli_option cli_options[] = {
      "the local nginx's port for what the CA fetches on port 80 (default 80)"},
     {"no-preflight", OPT_NO_PREFLIGHT, no_argument, NULL, CMD_GLOBAL,
      "do not fetch each token from the local nginx before the CA is asked"},
+    {"nginx-conf", OPT_NGINX_CONF, required_argument, "FILE", CMD_GLOBAL,
+     "nginx's main configuration file (default " NACME_DEFAULT_NGINX_CONF ")"},
     {"config", OPT_CONFIG, required_argument, "FILE", CMD_GLOBAL,
      "configuration file (default " NACME_DEFAULT_CONFIG ")"},
     {"json", OPT_JSON, no_argument, NULL, CMD_GLOBAL, "print the result as JSON on stdout"},
@@ -115,6 +120,12 @@ static const struct cli_option cli_options[] = {
      "make renewed certificates live without testing or reloading nginx"},
     {"stateless", OPT_STATELESS, no_argument, NULL, CMD_NGINX_SETUP,
      "answer challenges from the account key's thumbprint in nginx itself, with no files"},
+    {"list", OPT_LIST, no_argument, NULL, CMD_NGINX_SETUP,
+     "list the sites of nginx's configuration that nacme can certify, and the names it cannot; "
+     "writes nothing"},
+    {"nginx-dump", OPT_NGINX_DUMP, required_argument, "FILE", CMD_NGINX_SETUP,
+     "with --list: read the output of `nginx -T` from FILE (- for standard input) instead of "
+     "nginx's files"},
 };
 #define CLI_NOPTIONS (sizeof(cli_options) / sizeof(cli_options[0]))
 
@@ -135,8 +146,9 @@ static const struct cli_command cli_commands[] = {
     {"renew", CMD_RENEW, "[--cert-name NAME] [--force] [--dry-run] [--no-reload]",
      "renew every certificate that is due (ARI or lifetime), then test and reload nginx once",
      cmd_renew},
-    {"nginx-setup", CMD_NGINX_SETUP, "[--stateless]",
-     "write nginx snippets for http-01 and each certificate, and say where to include them",
+    {"nginx-setup", CMD_NGINX_SETUP, "[--stateless] | --list [--nginx-dump FILE]",
+     "write nginx snippets for http-01 and each certificate, and say where to include them; "
+     "or, with --list, list the sites nginx serves",
      cmd_nginx_setup},
 };
 #define CLI_NCOMMANDS (sizeof(cli_commands) / sizeof(cli_commands[0]))
@@ -291,6 +303,9 @@ static enum nacme_err apply_option(struct cli_state *st, int id, const char *v)
     case OPT_NO_PREFLIGHT: c->preflight_off = true; return NACME_OK;
     case OPT_NO_RELOAD: st->no_reload = true; return NACME_OK;
     case OPT_DRY_RUN: st->dry_run = true; return NACME_OK;
+    case OPT_NGINX_CONF: return set_string(st, &c->nginx_conf, v);
+    case OPT_NGINX_DUMP: st->nginx_dump = v; return NACME_OK;
+    case OPT_LIST: st->list = true; return NACME_OK;
     default: return nacme_fail(st->ctx, NACME_E_USAGE, "unknown option (see nacme --help)");
     }
 }
@@ -337,10 +352,10 @@ static enum nacme_err merge_config(struct cli_state *st, struct nacme_config *cf
     struct nacme_config *c = &st->cl;
     char **from[] = {&c->server,   &c->ca_bundle, &c->state_dir, &c->webroot,
                      &c->email,    &c->key_type,  &c->eab_kid,   &c->eab_hmac_key,
-                     &c->nginx_snippets};
+                     &c->nginx_snippets, &c->nginx_conf};
     char **to[] = {&cfg->server,   &cfg->ca_bundle, &cfg->state_dir, &cfg->webroot,
                    &cfg->email,    &cfg->key_type,  &cfg->eab_kid,   &cfg->eab_hmac_key,
-                   &cfg->nginx_snippets};
+                   &cfg->nginx_snippets, &cfg->nginx_conf};
     enum nacme_err r;
     size_t i;
 

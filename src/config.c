@@ -131,6 +131,7 @@ enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_ex
         CFG_STR("eab_kid", NULL, CFGF_NODEFAULT),
         CFG_STR("eab_hmac_key", NULL, CFGF_NODEFAULT),
         CFG_STR("nginx_snippet_dir", NULL, CFGF_NODEFAULT),
+        CFG_STR("nginx_conf", NULL, CFGF_NODEFAULT),
         CFG_STR("nginx_test", NULL, CFGF_NODEFAULT),
         CFG_STR("nginx_reload", NULL, CFGF_NODEFAULT),
         CFG_STR("nginx_pid_file", NULL, CFGF_NODEFAULT),
@@ -150,12 +151,12 @@ enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_ex
                                           "email",   "key_type",  "eab_kid",      "eab_hmac_key",
                                           "nginx_snippet_dir", "nginx_test", "nginx_reload",
                                           "nginx_pid_file", "nginx_error_log", "pre_hook",
-                                          "post_hook", "deploy_hook"};
+                                          "post_hook", "deploy_hook", "nginx_conf"};
     char **dsts[] = {&cfg->server,  &cfg->ca_bundle, &cfg->state_dir,    &cfg->webroot,
                      &cfg->email,   &cfg->key_type,  &cfg->eab_kid,      &cfg->eab_hmac_key,
                      &cfg->nginx_snippets, &cfg->nginx_test_cmd, &cfg->nginx_reload_cmd,
                      &cfg->nginx_pid_file, &cfg->nginx_error_log, &cfg->pre_hook,
-                     &cfg->post_hook, &cfg->deploy_hook};
+                     &cfg->post_hook, &cfg->deploy_hook, &cfg->nginx_conf};
     enum nacme_err r = NACME_OK;
     cfg_t *c = NULL;
     size_t i;
@@ -220,6 +221,7 @@ enum nacme_err config_defaults(struct nacme_ctx *ctx, struct nacme_config *cfg)
         default_string(&cfg->webroot, NACME_DEFAULT_WEBROOT) != 0 ||
         default_string(&cfg->key_type, "ec256") != 0 ||
         default_string(&cfg->nginx_snippets, NACME_DEFAULT_NGINX_SNIPPETS) != 0 ||
+        default_string(&cfg->nginx_conf, NACME_DEFAULT_NGINX_CONF) != 0 ||
         default_string(&cfg->nginx_test_cmd, NACME_DEFAULT_NGINX_TEST) != 0 ||
         default_string(&cfg->nginx_reload_cmd, NACME_DEFAULT_NGINX_RELOAD) != 0 ||
         default_string(&cfg->nginx_pid_file, NACME_DEFAULT_NGINX_PID) != 0 ||
@@ -244,6 +246,7 @@ void config_clear(struct nacme_config *cfg)
     free(cfg->key_type);
     free(cfg->eab_kid);
     free(cfg->nginx_snippets);
+    free(cfg->nginx_conf);
     free(cfg->nginx_test_cmd);
     free(cfg->nginx_reload_cmd);
     free(cfg->nginx_pid_file);
