@@ -43,6 +43,10 @@ t_check "its failure is recorded" '[ "$(jq .renewal.failures "$S/archive/b.examp
 
 # c.example's record is corrupt.
 printf '{"name": "c.example", garbage' >"$S/archive/c.example/lineage.json"
+# multi.example's renewal record is malformed (a string for a time): ignored, the facts come from
+# cert.pem, the lineage itself is fine.
+jq '.renewal.not_after = "garbage"' "$S/archive/multi.example/lineage.json" >"$LAB_DIR/m.json" &&
+    cat "$LAB_DIR/m.json" >"$S/archive/multi.example/lineage.json"
 
 # ---- the table ---------------------------------------------------------------------------------
 t_status "list with a corrupt lineage: exit 1" 1 ls_ list
