@@ -3,9 +3,11 @@
  * the state directory alone (no CA, no network, no lock, nothing written), as a table or with
  * --json as an array for monitoring; and --metrics, written after issue, renew and list.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli_cmd.h"
 #include "metrics.h"
@@ -37,6 +39,19 @@ static enum nacme_err verdict(struct cli_state *st, const struct status_list *l)
     return NACME_OK;
 }
 
+/* Opening the store makes a missing state directory; a listing must not write anything, so a
+ * missing one is simply empty (*store stays NULL). */
+static enum nacme_err store_open_existing(struct nacme_ctx *ctx, const char *path,
+                                          struct nacme_store **store)
+{
+    struct stat sb;
+
+    *store = NULL;
+    if (stat(path, &sb) != 0 && errno == ENOENT)
+        return NACME_OK;
+    return store_open_new(ctx, path, store);
+}
+
 enum nacme_err cmd_list(struct cli_state *st, struct nacme_config *cfg)
 {
     struct nacme_store *store = NULL;
@@ -45,7 +60,18 @@ enum nacme_err cmd_list(struct cli_state *st, struct nacme_config *cfg)
     size_t i;
     enum nacme_err r;
 
-    if ((r = store_open_new(st->ctx, cfg->state_dir, &store)) != NACME_OK ||
+    if ((r = store_open_existing(st->ctx, cfg->state_dir, &store)) != NACME_OK)
+        goto out;
+    if (store == NULL && st->cert_name != NULL) {
+        r = nacme_fail(st->ctx, NACME_E_NOTFOUND, "%s/live/%s: no such certificate",
+                       cfg->state_dir, st->cert_name);
+        goto out;
+    }
+    if (store == NULL && (l = calloc(1, sizeof(*l))) == NULL) {
+        r = nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
+        goto out;
+    }
+    if (store != NULL &&
         (r = status_collect_new(st->ctx, store, st->cert_name, cfg->renew_before_days, st->now,
                                 &l)) != NACME_OK)
         goto out;
@@ -91,8 +117,9 @@ enum nacme_err cli_metrics_after(struct cli_state *st, const struct nacme_config
     c.loglevel = st->ctx->loglevel;
     c.logf = st->ctx->logf;
     /* Without the lineages (no state directory yet) the run itself is still worth recording. */
-    if (store_open_new(&c, cfg->state_dir, &store) != NACME_OK ||
-        status_collect_new(&c, store, NULL, cfg->renew_before_days, st->now, &l) != NACME_OK)
+    if (store_open_existing(&c, cfg->state_dir, &store) != NACME_OK ||
+        (store != NULL &&
+         status_collect_new(&c, store, NULL, cfg->renew_before_days, st->now, &l) != NACME_OK))
         fprintf(stderr, "nacme: warning: metrics without certificates: %s\n", c.errmsg);
     c.err = NACME_OK;
     if ((r = metrics_write(&c, cfg->metrics_file, l, &run)) != NACME_OK) {

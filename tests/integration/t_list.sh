@@ -195,6 +195,9 @@ t_check "the label is escaped as \\\\ \\\" \\n" \
 t_check "and reads back as the path" \
     '[ "$(python3 "$LAB_DIR/prom.py" "$M" | jq -r ".[] | select(.[0] == \"nacme_certificate_read_error\") | .[1].file")" = "$Q/state/archive/c.example/lineage.json" ]'
 
+t_ok "list of a state directory that does not exist: empty, exit 0" "$NACME" --state-dir "$LAB_DIR/none" --json list
+t_check "an empty array, and the directory was not made" '[ "$T_OUTPUT" = "[]" ] && [ ! -e "$LAB_DIR/none" ]'
+
 # list reads and never writes: the state directory is the same afterwards.
 sums() { (cd "$S" && find . -printf '%p %s %T@\n' | sort); }
 before=$(sums)
