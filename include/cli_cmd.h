@@ -45,6 +45,12 @@ struct cli_state {
 enum nacme_err cmd_issue(struct cli_state *st, struct nacme_config *cfg);
 enum nacme_err cmd_nginx_setup(struct cli_state *st, struct nacme_config *cfg);
 enum nacme_err cmd_renew(struct cli_state *st, struct nacme_config *cfg);
+enum nacme_err cmd_list(struct cli_state *st, struct nacme_config *cfg);
+
+/* --metrics: write the metrics file after command ran with result (cmd_list.c). Returns result,
+ * or the metrics file's error when result was NACME_OK. */
+enum nacme_err cli_metrics_after(struct cli_state *st, const struct nacme_config *cfg,
+                                 const char *command, enum nacme_err result);
 
 /* Print o compactly on one stdout line and release it (NULL prints nothing). */
 void cli_json_print(json_t *o);

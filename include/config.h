@@ -48,6 +48,7 @@ struct nacme_config {
     char *deploy_hook;      /* once per renewed lineage */
     long lock_wait;         /* seconds to wait for another nacme's lock (default 60) */
     bool lock_wait_set;     /* lock_wait was configured (0 is a valid setting: do not wait) */
+    char *metrics_file;     /* Prometheus textfile written after issue, renew and list, or NULL */
 };
 
 /* Read path into cfg (fields the file sets replace what cfg held). A missing file is an error only

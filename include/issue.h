@@ -47,11 +47,27 @@ enum nacme_err issue_run(struct nacme_ctx *ctx, const struct nacme_config *cfg,
                          const struct issue_request *req, struct issue_result *res);
 
 struct deploy_opts;
+struct nacme_store;
+
+/* New versions staged by one or more batches, waiting for one deploy_run over all of them: how a
+ * run that renews lineages of several CAs or webroots (several batches) still tests, switches and
+ * reloads nginx once. */
+struct issue_pending;
+struct issue_pending *issue_pending_new(void); /* NULL on OOM */
+void issue_pending_free(struct issue_pending *p);
+/* How many new versions p holds. */
+size_t issue_pending_count(const struct issue_pending *p);
+/* deploy_run over everything p holds (deploy.h); NACME_OK when it holds nothing. */
+enum nacme_err issue_pending_deploy(struct nacme_ctx *ctx, struct nacme_store *st,
+                                    struct issue_pending *p, const struct deploy_opts *o);
 
 struct issue_batch_opts {
     int parallel;  /* orders in flight at once */
     const struct deploy_opts *deploy; /* when set, new versions go live through deploy_run:
                                        * nginx tested, switched, reloaded once, checked */
+    struct issue_pending *pending;    /* with deploy: the staged versions are handed over here
+                                       * instead, for the caller's issue_pending_deploy; an
+                                       * issued result then means staged, not yet live */
     bool progress; /* report progress on ctx->logf (stderr) */
     bool live;     /* as a live line (a terminal) rather than a line per certificate */
 };

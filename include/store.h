@@ -156,6 +156,11 @@ enum nacme_err store_lineage_save(struct nacme_ctx *ctx, struct nacme_store *st,
 enum nacme_err store_lock(struct nacme_ctx *ctx, struct nacme_store *st, int wait_s);
 void store_unlock(struct nacme_store *st);
 
+/* When version's cert.pem was written (archive/NAME/N/cert.pem's mtime): when that certificate
+ * was obtained, since every file is written once and never rewritten. */
+enum nacme_err store_version_mtime(struct nacme_ctx *ctx, struct nacme_store *st,
+                                   const char *name, int version, time_t *mtime);
+
 /* The current live certificate (live/NAME/cert.pem) as a heap string; NACME_E_NOTFOUND if none. */
 enum nacme_err store_live_cert_new(struct nacme_ctx *ctx, struct nacme_store *st, const char *name,
                                    char **cert_pem);

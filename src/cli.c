@@ -21,6 +21,7 @@ enum cli_cmd_bit {
     CMD_ISSUE = 1 << 0,
     CMD_NGINX_SETUP = 1 << 1,
     CMD_RENEW = 1 << 2,
+    CMD_LIST = 1 << 3,
 };
 
 enum cli_opt_id {
@@ -51,6 +52,7 @@ enum cli_opt_id {
     OPT_NGINX_CONF,
     OPT_NGINX_DUMP,
     OPT_LIST,
+    OPT_METRICS,
     OPT_VERBOSE = 'v',
     OPT_QUIET = 'q',
     OPT_HELP = 'h',
@@ -94,14 +96,16 @@ static const struct cli_option cli_options[] = {
     {"config", OPT_CONFIG, required_argument, "FILE", CMD_GLOBAL,
      "configuration file (default " NACME_DEFAULT_CONFIG ")"},
     {"json", OPT_JSON, no_argument, NULL, CMD_GLOBAL, "print the result as JSON on stdout"},
+    {"metrics", OPT_METRICS, required_argument, "FILE", CMD_GLOBAL,
+     "after issue, renew and list, write every certificate's state as a Prometheus textfile"},
     {"verbose", OPT_VERBOSE, no_argument, NULL, CMD_GLOBAL, "more detail (twice: debug)"},
     {"quiet", OPT_QUIET, no_argument, NULL, CMD_GLOBAL, "only errors"},
     {"help", OPT_HELP, no_argument, NULL, CMD_GLOBAL, "this help"},
     {"version", OPT_VERSION, no_argument, NULL, CMD_GLOBAL, "print the version"},
     {"domain", OPT_DOMAIN, required_argument, "NAME", CMD_ISSUE,
      "a DNS name for the certificate (repeat for more)"},
-    {"cert-name", OPT_CERT_NAME, required_argument, "NAME", CMD_ISSUE | CMD_RENEW,
-     "name of the lineage under live/ (issue: default the first domain; renew: only this one)"},
+    {"cert-name", OPT_CERT_NAME, required_argument, "NAME", CMD_ISSUE | CMD_RENEW | CMD_LIST,
+     "name of the lineage under live/ (issue: default the first domain; else only this one)"},
     {"key-type", OPT_KEY_TYPE, required_argument, "TYPE", CMD_ISSUE,
      "certificate key: ec256 (default), ec384, rsa2048, rsa3072, rsa4096"},
     {"force", OPT_FORCE, no_argument, NULL, CMD_ISSUE | CMD_RENEW,
@@ -146,6 +150,10 @@ static const struct cli_command cli_commands[] = {
     {"renew", CMD_RENEW, "[--cert-name NAME] [--force] [--dry-run] [--no-reload]",
      "renew every certificate that is due (ARI or lifetime), then test and reload nginx once",
      cmd_renew},
+    {"list", CMD_LIST, "[--cert-name NAME]",
+     "show every certificate: expiry, next renewal and its source, failures (local state only)",
+     cmd_list},
+    {"status", CMD_LIST, "[--cert-name NAME]", "the same as list", cmd_list},
     {"nginx-setup", CMD_NGINX_SETUP, "[--stateless] | --list [--nginx-dump FILE]",
      "write nginx snippets for http-01 and each certificate, and say where to include them; "
      "or, with --list, list the sites nginx serves",
@@ -306,6 +314,7 @@ static enum nacme_err apply_option(struct cli_state *st, int id, const char *v)
     case OPT_NGINX_CONF: return set_string(st, &c->nginx_conf, v);
     case OPT_NGINX_DUMP: st->nginx_dump = v; return NACME_OK;
     case OPT_LIST: st->list = true; return NACME_OK;
+    case OPT_METRICS: return set_string(st, &c->metrics_file, v);
     default: return nacme_fail(st->ctx, NACME_E_USAGE, "unknown option (see nacme --help)");
     }
 }
@@ -352,10 +361,10 @@ static enum nacme_err merge_config(struct cli_state *st, struct nacme_config *cf
     struct nacme_config *c = &st->cl;
     char **from[] = {&c->server,   &c->ca_bundle, &c->state_dir, &c->webroot,
                      &c->email,    &c->key_type,  &c->eab_kid,   &c->eab_hmac_key,
-                     &c->nginx_snippets, &c->nginx_conf};
+                     &c->nginx_snippets, &c->nginx_conf, &c->metrics_file};
     char **to[] = {&cfg->server,   &cfg->ca_bundle, &cfg->state_dir, &cfg->webroot,
                    &cfg->email,    &cfg->key_type,  &cfg->eab_kid,   &cfg->eab_hmac_key,
-                   &cfg->nginx_snippets, &cfg->nginx_conf};
+                   &cfg->nginx_snippets, &cfg->nginx_conf, &cfg->metrics_file};
     enum nacme_err r;
     size_t i;
 
@@ -478,6 +487,8 @@ int cli_main(int argc, char **argv)
     if ((r = merge_config(&st, &cfg)) != NACME_OK || (r = read_clock(&st)) != NACME_OK)
         goto out;
     r = cmd->run(&st, &cfg);
+    if (cfg.metrics_file != NULL && (cmd->bit & (CMD_ISSUE | CMD_RENEW | CMD_LIST)))
+        r = cli_metrics_after(&st, &cfg, cmd->bit == CMD_LIST ? "list" : cmd->name, r);
 out:
     if (r != NACME_OK)
         fprintf(stderr, "nacme: %s\n", ctx.errmsg[0] ? ctx.errmsg : nacme_strerror(r));

@@ -52,6 +52,7 @@ struct renew_item {
     bool attempt;              /* goes into this run's batch */
     bool dirty;                /* lin->renewal changed: write lineage.json */
     bool ari_failed;           /* this run's renewalInfo request failed */
+    bool issued;               /* the CA issued: installed, or staged for the run's deploy */
     int old_version;
     enum renew_result result;
     char error[1024];
@@ -412,20 +413,22 @@ out:
 /* ---- renewing ------------------------------------------------------------------------------ */
 
 /* The due lineages of one CA and webroot (issue_batch_run takes both from the configuration)
- * in one batch: one connection, one account, one nginx test and reload. */
-static void renew_group(struct renew_run *run, size_t first, bool *in_group)
+ * in one batch: one connection, one account. New versions are staged into pending (when the run
+ * deploys) so that nginx is tested and reloaded once for every group together. */
+static void renew_group(struct renew_run *run, size_t first, bool *in_group,
+                        const struct deploy_opts *dopt, struct issue_pending *pending)
 {
     struct renew_item *lead = &run->items[first];
     struct nacme_config gcfg = *run->cfg;
-    struct deploy_opts dopt;
     struct issue_batch_opts opt = {
         .parallel = run->st->parallel ? run->st->parallel : 10,
+        .deploy = dopt,
+        .pending = pending,
     };
     struct issue_request *reqs = NULL;
     struct issue_result *res = NULL;
     size_t *idx = NULL, n = 0, i, k;
     enum nacme_keytype kt;
-    enum nacme_err r;
 
     if ((reqs = calloc(run->n, sizeof(*reqs))) == NULL ||
         (res = calloc(run->n, sizeof(*res))) == NULL ||
@@ -468,12 +471,8 @@ static void renew_group(struct renew_run *run, size_t first, bool *in_group)
         for (k = 0; k < n; k++)
             reqs[k].replaces = NULL;
     }
-    if (!run->st->no_reload && !run->st->dry_run) {
-        cli_deploy_opts(run->cfg, &dopt);
-        opt.deploy = &dopt;
-    }
     run->st->ctx->err = NACME_OK;
-    r = issue_batch_run(run->st->ctx, &gcfg, reqs, n, &opt, res);
+    issue_batch_run(run->st->ctx, &gcfg, reqs, n, &opt, res);
     for (k = 0; k < n; k++) {
         struct renew_item *it = &run->items[idx[k]];
         if (res[k].outcome == ISSUE_FAILED && res[k].err == NACME_E_INTERRUPTED) {
@@ -484,7 +483,7 @@ static void renew_group(struct renew_run *run, size_t first, bool *in_group)
             it->result = RESULT_DRY_RUN;
             it->lin->renewal.not_after = res[k].not_after; /* shown only; never saved */
         } else {
-            record_issued(run, it, r != NACME_OK ? run->st->ctx->errmsg : "");
+            it->issued = true; /* recorded once the run's deploy has said what went live */
         }
     }
 out:
@@ -493,14 +492,23 @@ out:
     free(idx);
 }
 
-/* Every attempted lineage into a batch of its CA and webroot. */
+/* Every attempted lineage into a batch of its CA and webroot; then one nginx test, switch and
+ * reload for every batch's new versions. */
 static void renew_attempted(struct renew_run *run)
 {
+    struct issue_pending *pending = NULL;
+    struct deploy_opts dopt, *deploy = NULL;
     bool *in_group = NULL, *done = NULL;
+    char cause[1024] = "";
     size_t i, j;
 
+    if (!run->st->no_reload && !run->st->dry_run) {
+        cli_deploy_opts(run->cfg, &dopt);
+        deploy = &dopt;
+    }
     if ((in_group = calloc(run->n, sizeof(*in_group))) == NULL ||
-        (done = calloc(run->n, sizeof(*done))) == NULL) {
+        (done = calloc(run->n, sizeof(*done))) == NULL ||
+        (deploy != NULL && (pending = issue_pending_new()) == NULL)) {
         for (i = 0; i < run->n; i++)
             if (run->items[i].attempt)
                 item_fail(&run->items[i], "out of memory");
@@ -517,9 +525,17 @@ static void renew_attempted(struct renew_run *run)
                 strcmp(it->lin->webroot, lead->lin->webroot) == 0)
                 in_group[j] = done[j] = true;
         }
-        renew_group(run, i, in_group);
+        renew_group(run, i, in_group, deploy, pending);
     }
+    run->st->ctx->err = NACME_OK;
+    if (issue_pending_deploy(run->st->ctx, run->store, pending, deploy) != NACME_OK)
+        snprintf(cause, sizeof(cause), "%s", run->st->ctx->errmsg);
+    /* live/ now says what happened to each issued certificate. */
+    for (i = 0; i < run->n; i++)
+        if (run->items[i].issued)
+            record_issued(run, &run->items[i], cause);
 out:
+    issue_pending_free(pending);
     free(in_group);
     free(done);
 }

@@ -144,6 +144,7 @@ enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_ex
         CFG_STR("post_hook", NULL, CFGF_NODEFAULT),
         CFG_STR("deploy_hook", NULL, CFGF_NODEFAULT),
         CFG_INT("lock_wait", 0, CFGF_NODEFAULT),
+        CFG_STR("metrics_file", NULL, CFGF_NODEFAULT),
         __CFG_PTR(CTX_OPT, 0, CFGF_NODEFAULT, (void **)(void *)ctx, reject_value, 0),
         CFG_END(),
     };
@@ -151,12 +152,14 @@ enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_ex
                                           "email",   "key_type",  "eab_kid",      "eab_hmac_key",
                                           "nginx_snippet_dir", "nginx_test", "nginx_reload",
                                           "nginx_pid_file", "nginx_error_log", "pre_hook",
-                                          "post_hook", "deploy_hook", "nginx_conf"};
+                                          "post_hook", "deploy_hook", "nginx_conf",
+                                          "metrics_file"};
     char **dsts[] = {&cfg->server,  &cfg->ca_bundle, &cfg->state_dir,    &cfg->webroot,
                      &cfg->email,   &cfg->key_type,  &cfg->eab_kid,      &cfg->eab_hmac_key,
                      &cfg->nginx_snippets, &cfg->nginx_test_cmd, &cfg->nginx_reload_cmd,
                      &cfg->nginx_pid_file, &cfg->nginx_error_log, &cfg->pre_hook,
-                     &cfg->post_hook, &cfg->deploy_hook, &cfg->nginx_conf};
+                     &cfg->post_hook, &cfg->deploy_hook, &cfg->nginx_conf,
+                     &cfg->metrics_file};
     enum nacme_err r = NACME_OK;
     cfg_t *c = NULL;
     size_t i;
@@ -254,6 +257,7 @@ void config_clear(struct nacme_config *cfg)
     free(cfg->pre_hook);
     free(cfg->post_hook);
     free(cfg->deploy_hook);
+    free(cfg->metrics_file);
     nacme_secret_free(cfg->eab_hmac_key, cfg->eab_hmac_key ? strlen(cfg->eab_hmac_key) : 0);
     memset(cfg, 0, sizeof(*cfg));
 }

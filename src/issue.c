@@ -730,6 +730,134 @@ out:
     return r;
 }
 
+/* ---- staged versions of several batches, deployed at once -------------------------------- */
+
+struct issue_pending_item {
+    struct store_lineage *lin_new; /* owned copies: the batch's requests and configuration are */
+    struct store_lineage *lin_old; /* gone by the time the caller deploys */
+    int new_version;
+    char *sni;
+    char *new_serial;
+    char *old_serial;
+};
+
+struct issue_pending {
+    struct issue_pending_item *items;
+    size_t n;
+};
+
+struct issue_pending *issue_pending_new(void)
+{
+    return calloc(1, sizeof(struct issue_pending));
+}
+
+void issue_pending_free(struct issue_pending *p)
+{
+    size_t i;
+
+    if (p == NULL)
+        return;
+    for (i = 0; i < p->n; i++) {
+        store_lineage_free(p->items[i].lin_new);
+        store_lineage_free(p->items[i].lin_old);
+        free(p->items[i].sni);
+        free(p->items[i].new_serial);
+        free(p->items[i].old_serial);
+    }
+    free(p->items);
+    free(p);
+}
+
+size_t issue_pending_count(const struct issue_pending *p)
+{
+    return p != NULL ? p->n : 0;
+}
+
+/* A heap copy of a record whose strings are borrowed (lineage_record's), NULL on OOM. */
+static struct store_lineage *lineage_copy_new(const struct store_lineage *src)
+{
+    struct store_lineage *lin = calloc(1, sizeof(*lin));
+
+    if (lin == NULL)
+        return NULL;
+    lin->version = src->version;
+    if ((lin->domains = calloc(src->ndomains, sizeof(*lin->domains))) == NULL)
+        goto fail;
+    for (lin->ndomains = 0; lin->ndomains < src->ndomains; lin->ndomains++)
+        if ((lin->domains[lin->ndomains] = nacme_strdup_new(src->domains[lin->ndomains])) ==
+            NULL)
+            goto fail;
+    if ((lin->name = nacme_strdup_new(src->name)) == NULL ||
+        (lin->key_type = nacme_strdup_new(src->key_type)) == NULL ||
+        (lin->server = nacme_strdup_new(src->server)) == NULL ||
+        (lin->challenge = nacme_strdup_new(src->challenge)) == NULL ||
+        (lin->webroot = nacme_strdup_new(src->webroot)) == NULL)
+        goto fail;
+    return lin;
+fail:
+    store_lineage_free(lin); /* frees the ndomains names copied so far */
+    return NULL;
+}
+
+/* Hand this run's staged versions over to p (the olds and serials move; the records are copied). */
+static enum nacme_err pending_take(struct issue_run *run, struct issue_pending *p)
+{
+    struct issue_pending_item *grown;
+    struct store_lineage rec;
+    size_t i;
+
+    if ((grown = realloc(p->items, (p->n + run->n) * sizeof(*grown))) == NULL)
+        return nacme_fail(run->ctx, NACME_E_NOMEM, "out of memory");
+    p->items = grown;
+    for (i = 0; i < run->n; i++) {
+        struct issue_staged *stg = &run->staged[i];
+        struct issue_pending_item *it = &p->items[p->n];
+        if (stg->new_version == 0)
+            continue;
+        lineage_record(&rec, &run->reqs[i], run->cfg, run->server_url, stg->new_version);
+        *it = (struct issue_pending_item){.new_version = stg->new_version};
+        if ((it->lin_new = lineage_copy_new(&rec)) == NULL ||
+            (it->sni = nacme_strdup_new(run->reqs[i].names[0])) == NULL) {
+            store_lineage_free(it->lin_new);
+            return nacme_fail(run->ctx, NACME_E_NOMEM, "out of memory");
+        }
+        it->lin_old = stg->old;
+        stg->old = NULL;
+        it->new_serial = stg->new_serial;
+        stg->new_serial = NULL;
+        it->old_serial = stg->old_serial;
+        stg->old_serial = NULL;
+        p->n++;
+    }
+    return NACME_OK;
+}
+
+enum nacme_err issue_pending_deploy(struct nacme_ctx *ctx, struct nacme_store *st,
+                                    struct issue_pending *p, const struct deploy_opts *o)
+{
+    struct deploy_item *items = NULL;
+    enum nacme_err r;
+    size_t i;
+
+    if (p == NULL || p->n == 0)
+        return NACME_OK;
+    if ((items = calloc(p->n, sizeof(*items))) == NULL)
+        return nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
+    for (i = 0; i < p->n; i++)
+        items[i] = (struct deploy_item){
+            .lin_new = p->items[i].lin_new,
+            .lin_old = p->items[i].lin_old,
+            .new_version = p->items[i].new_version,
+            .old_version = p->items[i].lin_old ? p->items[i].lin_old->version : 0,
+            .sni = p->items[i].sni,
+            .new_serial = p->items[i].new_serial,
+            .old_serial = p->items[i].old_serial,
+        };
+    r = deploy_run(ctx, st, o, items, p->n);
+    free(items);
+    return r;
+}
+
 static void staged_free(struct issue_staged *staged, size_t n)
 {
     size_t i;
@@ -794,7 +922,9 @@ enum nacme_err issue_batch_run(struct nacme_ctx *ctx, const struct nacme_config 
     progress_free(run.progress); /* finish the live line before anything else is said */
     run.progress = NULL;
     /* What succeeded goes live even when other names failed; nginx's verdict comes first. */
-    if (run.deploy != NULL && failed < n && (r = run_deploy(&run)) != NACME_OK)
+    if (run.deploy != NULL && failed < n &&
+        (r = opt->pending != NULL ? pending_take(&run, opt->pending) : run_deploy(&run)) !=
+            NACME_OK)
         goto out;
     if (failed == 0)
         goto out;

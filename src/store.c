@@ -1324,3 +1324,25 @@ enum nacme_err store_live_remove(struct nacme_ctx *ctx, struct nacme_store *st, 
     free(what);
     return r;
 }
+
+enum nacme_err store_version_mtime(struct nacme_ctx *ctx, struct nacme_store *st,
+                                   const char *name, int version, time_t *mtime)
+{
+    char *rel = NULL;
+    struct stat sb;
+    enum nacme_err r = NACME_OK;
+
+    *mtime = 0;
+    if ((r = name_check(ctx, name)) != NACME_OK)
+        return r;
+    if ((rel = nacme_printf_new("%s/%d/cert.pem", name, version)) == NULL)
+        return oom(ctx);
+    /* archive/ is ours (0700, opened O_NOFOLLOW); the last component is not followed either. */
+    if (fstatat(st->archfd, rel, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+        r = nacme_fail_errno(ctx, errno == ENOENT ? NACME_E_NOTFOUND : NACME_E_IO,
+                             "%s/archive/%s", st->path, rel);
+    else
+        *mtime = sb.st_mtime;
+    free(rel);
+    return r;
+}
