@@ -163,6 +163,28 @@ static const struct cli_command cli_commands[] = {
 
 /* ---- help ------------------------------------------------------------------------------- */
 
+/* One row of --help: the left column, then text wrapped at 100 columns under itself. */
+static void help_row(FILE *f, const char *left, const char *text)
+{
+    const int indent = 31, width = 100;
+    int col = fprintf(f, "  %-28s ", left);
+    const char *p = text;
+
+    while (*p != '\0') {
+        size_t n = strcspn(p, " ");
+        if (col > indent && col + 1 + (int)n > width) {
+            col = fprintf(f, "\n%*s", indent, "") - 1;
+        } else if (col > indent) {
+            fputc(' ', f);
+            col++;
+        }
+        col += fprintf(f, "%.*s", (int)n, p);
+        p += n;
+        p += strspn(p, " ");
+    }
+    fputc('\n', f);
+}
+
 static void print_options(FILE *f, unsigned cmds)
 {
     char left[64];
@@ -179,7 +201,7 @@ static void print_options(FILE *f, unsigned cmds)
         else
             snprintf(left, sizeof(left), "    --%s%s%s", o->name, o->arg ? " " : "",
                      o->arg ? o->arg : "");
-        fprintf(f, "  %-28s %s\n", left, o->help);
+        help_row(f, left, o->help);
     }
 }
 
@@ -199,11 +221,11 @@ static void print_help(FILE *f, const struct cli_command *cmd)
                "Obtain TLS certificates from an ACME CA (RFC 8555) and wire them into nginx.\n\n"
                "Commands:\n");
     for (i = 0; i < CLI_NCOMMANDS; i++)
-        fprintf(f, "  %-28s %s\n", cli_commands[i].name, cli_commands[i].summary);
+        help_row(f, cli_commands[i].name, cli_commands[i].summary);
     fprintf(f, "\nGlobal options:\n");
     print_options(f, CMD_GLOBAL);
     fprintf(f, "\nSettings come from " NACME_DEFAULT_CONFIG " (see nacme.conf(5)); the command "
-               "line wins.\nRun 'nacme COMMAND --help' for a command's options. "
+               "line wins.\nRun 'nacme COMMAND --help' for a command's options.\n"
                "Exit status: 0 success, 1 failure, 2 usage or configuration error.\n");
 }
 

@@ -4,7 +4,7 @@
 set -u
 . "$NACME_SRC/tests/lab/lib.sh"
 
-commands() { "$NACME" --help | sed -n '/^Commands:/,/^$/p' | awk 'NR > 1 && NF {print $1}'; }
+commands() { "$NACME" --help | sed -n '/^Commands:/,/^$/p' | awk 'NR > 1 && /^  [a-z]/ {print $1}'; }
 help_opts() {
     { "$NACME" --help; for c in $(commands); do "$NACME" "$c" --help; done; } |
         grep -oE -- '--[a-z][a-z-]*' | sort -u
