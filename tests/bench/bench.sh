@@ -440,7 +440,7 @@ renew_bench() {
     local st=$WORK/renew-state i name src=bench-renew.example reqs0 reqs1 t0 t1
     local -a walls=()
     local nac=("$NACME" --server "$LAB_ACME_URL" --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$st"
-        --webroot "$LAB_WEBROOT")
+        --webroot "$LAB_WEBROOT" "${NACME_LAB[@]}")
     echo "nacme renew benchmark: $RENEW lineages, nothing due, $RUNS timed run(s)"
     "${nac[@]}" --agree-tos -q issue -d "$src" || { echo "bench: issue failed" >&2; exit 1; }
     # Copies of one lineage under distinct names: what renew reads is lineage.json and live/NAME.
