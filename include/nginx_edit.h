@@ -49,13 +49,14 @@ enum nacme_err nginx_edit_include(struct nacme_ctx *ctx, const char *text, size_
 /* A new server block right after block (an HTTP server block), in the same file: a comment
  * saying where it came from (origin, e.g. "FILE:LINE"), one "listen ADDR:https_port ssl;" per
  * listen of block on http_port (same address), "server_name NAMES;", `directive` (the TLS include),
- * then block's own body as written, without its listen and server_name directives: the HTTPS
- * site serves what the HTTP one did. Indented like block. */
+ * then block's own body as written, without its listen and server_name directives nor an include
+ * of a file named drop_include (the challenge snippet; may be NULL): the HTTPS site serves what
+ * the HTTP one did. Indented like block. */
 enum nacme_err nginx_edit_https_server(struct nacme_ctx *ctx, const char *text, size_t len,
                                        const struct nginx_dir *block, long http_port,
                                        long https_port, char *const *names, size_t nnames,
                                        const char *directive, const char *origin,
-                                       struct nginx_insert *out);
+                                       const char *drop_include, struct nginx_insert *out);
 
 /* text with every insertion made (any order given; several at one offset keep their order).
  * NULL on OOM. */

@@ -191,17 +191,24 @@ enum nacme_err nginx_edit_include(struct nacme_ctx *ctx, const char *text, size_
     return NACME_OK;
 }
 
-/* Whether d is left out of the copied body of an HTTPS block. */
-static bool dropped(const struct nginx_dir *d)
+/* Whether d is left out of the copied body of an HTTPS block: its listen and server_name are
+ * new, and the challenge snippet is for the HTTP port. */
+static bool dropped(const struct nginx_dir *d, const char *drop_include)
 {
-    return d->kind == NGINX_DIR_SIMPLE &&
-           (strcmp(d->args[0], "listen") == 0 || strcmp(d->args[0], "server_name") == 0);
+    if (d->kind == NGINX_DIR_SIMPLE)
+        return strcmp(d->args[0], "listen") == 0 || strcmp(d->args[0], "server_name") == 0;
+    if (d->kind == NGINX_DIR_INCLUDE && drop_include != NULL && d->nargs >= 2) {
+        const char *slash = strrchr(d->args[1], '/');
+        return strcmp(slash ? slash + 1 : d->args[1], drop_include) == 0;
+    }
+    return false;
 }
 
-/* block's body (between "{" and "}") without its listen and server_name directives: a directive
- * alone on its line goes with its line; one sharing a line goes with the blanks after it. */
+/* block's body (between "{" and "}") without the dropped directives: a directive alone on its line
+ * goes with its line (and the comment ending it, which was about it); one sharing a line goes with
+ * the blanks after it. */
 static int copy_body(struct nacme_buf *b, const char *text, size_t len,
-                     const struct nginx_dir *block)
+                     const struct nginx_dir *block, const char *drop_include)
 {
     const struct nginx_dir *d;
     size_t pos = block->body, stop = block->end - 1, s, e, after;
@@ -211,13 +218,12 @@ static int copy_body(struct nacme_buf *b, const char *text, size_t len,
     if (after != SIZE_MAX && after <= stop && memchr(text + pos, '#', after - pos) == NULL)
         pos = after;
     for (d = block->child; d != NULL; d = d->next) {
-        if (!dropped(d) || d->start < pos)
+        if (!dropped(d, drop_include) || d->start < pos)
             continue;
         s = d->start;
         e = d->end;
         after = rest_of_line_end(text, len, e);
-        if (starts_line(text, s) && after != SIZE_MAX && after <= stop &&
-            memchr(text + e, '#', after - e) == NULL) {
+        if (starts_line(text, s) && after != SIZE_MAX && after <= stop) {
             s = line_start(text, s);
             e = after;
         } else {
@@ -263,7 +269,7 @@ enum nacme_err nginx_edit_https_server(struct nacme_ctx *ctx, const char *text, 
                                        const struct nginx_dir *block, long http_port,
                                        long https_port, char *const *names, size_t nnames,
                                        const char *directive, const char *origin,
-                                       struct nginx_insert *out)
+                                       const char *drop_include, struct nginx_insert *out)
 {
     struct nacme_buf b = {0};
     const char *eol = eol_of(text, len);
@@ -299,7 +305,7 @@ enum nacme_err nginx_edit_https_server(struct nacme_ctx *ctx, const char *text, 
     bad |= nacme_buf_append(&b, ind, strlen(ind));
     bad |= nacme_buf_append(&b, directive, strlen(directive));
     bad |= nacme_buf_append(&b, eol, strlen(eol));
-    bad |= copy_body(&b, text, len, block);
+    bad |= copy_body(&b, text, len, block, drop_include);
     bad |= nacme_buf_append(&b, "}", 1);
     if (out->at != block->end)
         bad |= nacme_buf_append(&b, eol, strlen(eol));

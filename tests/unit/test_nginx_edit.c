@@ -176,6 +176,12 @@ static const struct {
      "http {\nserver {\n\tlisten 127.0.0.1:80;\n\tlisten 8080;\n\tserver_name a.example;\n}\n\n"
      HEAD("", "f:1") "\tlisten 127.0.0.1:443 ssl;\n\tserver_name a.example www.a.example;\n\t" TLS
      "\n}\n}\n"},
+    /* a comment ending a dropped line goes with it; the challenge include is not copied */
+    {"http {\n  server {\n    listen 80;\n    server_name a.example; # the names\n"
+     "    " INC "\n    root /w;\n  }\n}\n",
+     "http {\n  server {\n    listen 80;\n    server_name a.example; # the names\n"
+     "    " INC "\n    root /w;\n  }\n\n" HEAD("  ", "f:1") "    listen 443 ssl;\n"
+     "    server_name a.example www.a.example;\n    " TLS "\n    root /w;\n  }\n}\n"},
     /* a block on one line, no listen (nginx's default *:80) */
     {"http { server { server_name a.example; return 404; } }",
      "http { server { server_name a.example; return 404; }\n\n" HEAD("", "f:1")
@@ -197,7 +203,7 @@ static void test_https_server(void **state)
 
         nacme_ctx_init(&ctx);
         assert_int_equal(nginx_edit_https_server(&ctx, in, strlen(in), server_of(c), 80, 443,
-                                                 names, 2, TLS, "f:1", &ins),
+                                                 names, 2, TLS, "f:1", "x.conf", &ins),
                          NACME_OK);
         out = apply_one_new(in, &ins);
         if (strcmp(out, https_cases[i].want) != 0)
