@@ -130,6 +130,8 @@ t_status "--install with --nginx-dump: exit 2" 2 rl nginx-setup --install --ngin
 t_check "it says why" 'printf "%s" "$T_OUTPUT" | grep -q "cannot edit what --nginx-dump reads"'
 t_status "--list with --install: exit 2" 2 rl nginx-setup --list --install
 t_status "--reload without --install: exit 2" 2 rl nginx-setup --reload
+t_status "issue --nginx with -d: exit 2" 2 rl issue --nginx -d x.example
+t_status "issue --nginx with --cert-name: exit 2" 2 rl issue --nginx --cert-name x
 
 # ---- install the challenge includes ---------------------------------------------------------
 t_ok "nginx-setup --install --reload" rl nginx-setup --install --reload
@@ -227,7 +229,22 @@ t_check "nginx's output shown above it" 'printf "%s" "$OUT" | grep -q "    | .*\
 t_check "nginx still serves the sites (not reloaded)" \
     '[ "$(curl -s --max-time 5 --cacert "$LAB_PEBBLE_ROOT" --resolve "gamma.example:$TLS:127.0.0.1" "https://gamma.example:$TLS/")" = gamma ]'
 rm "$N/sites-enabled/epsilon"
+chown nobody "$N/conf.d/zeta.conf"
+chmod 0640 "$N/conf.d/zeta.conf"
 t_ok "without epsilon, zeta (CRLF) is set up" rl nginx-setup --install
+t_check "zeta keeps its owner and mode" '[ "$(stat -c "%U %a" "$N/conf.d/zeta.conf")" = "nobody 640" ]'
+
 t_check "zeta's include line ends in CRLF like the rest of its file" \
     'sed -n 4p "$N/conf.d/zeta.conf" | od -c | grep -q "\\\\r  \\\\n" && sed -n 4p "$N/conf.d/zeta.conf" | tr -d "\r" | grep -qxF "    include $SN/nacme-acme-challenge.conf;"'
+
+# A file outside nginx's configuration directory is never edited, only reported.
+mkdir -p "$LAB_DIR/outside"
+printf 'server {\n    listen 127.0.0.1:%s;\n    server_name omega.example;\n}\n' "$P" >"$LAB_DIR/outside/omega.conf"
+sed -i "s|^    include sites-enabled/\*;|&\n    include $LAB_DIR/outside/*.conf;|" "$N/nginx.conf"
+t_ok "nginx -t accepts it" $LAB_NGINX -t
+sum=$(sha256sum <"$LAB_DIR/outside/omega.conf")
+t_ok "--install with a site outside" rl nginx-setup --install
+t_check "that file is unchanged, and said so" \
+    '[ "$sum" = "$(sha256sum <"$LAB_DIR/outside/omega.conf")" ] &&
+     printf "%s" "$T_OUTPUT" | grep -qF "$LAB_DIR/outside/omega.conf:1 (omega.example): outside nginx'"'"'s configuration directory: not edited:"'
 t_done
