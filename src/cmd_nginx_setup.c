@@ -311,8 +311,7 @@ static void print_plan(const struct cli_state *st, const struct nginx_plan *plan
             snprintf(in_file, sizeof(in_file), " in %s", it->file);
         if (it->present) {
             if (st->ctx->loglevel >= NACME_LOG_VERBOSE)
-                printf("%s (%s): already includes %s\n", it->block, it->site,
-                       strrchr(it->add, '/') + 1);
+                printf("%s (%s): already has %s\n", it->block, it->site, it->add);
             continue;
         }
         if (it->note != NULL)

@@ -440,8 +440,11 @@ static enum nacme_err write_file(struct nacme_ctx *ctx, const struct plan_file *
 
     if ((dirfd = open(f->dir[0] ? f->dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
         return nacme_fail_errno(ctx, NACME_E_IO, "cannot open %s", f->dir);
-    r = safefile_write_owned(ctx, dirfd, name, text, len, f->st.st_mode & 07777, f->st.st_uid,
-                             f->st.st_gid, what);
+    /* chown only what differs from what a new file gets: a non-root admin editing their own
+     * files could not chown at all */
+    r = safefile_write_owned(ctx, dirfd, name, text, len, f->st.st_mode & 07777,
+                             f->st.st_uid == geteuid() ? (uid_t)-1 : f->st.st_uid,
+                             f->st.st_gid == getegid() ? (gid_t)-1 : f->st.st_gid, what);
     close(dirfd);
     return r;
 }
