@@ -7,7 +7,8 @@
  * Installing edits only files under the main configuration file's directory (symlinks resolved:
  * the file nginx reads is the one edited), keeps a backup of each as .FILE.nacme-bak.TIMESTAMP in
  * its directory (hidden, so that an `include DIR/STAR` never reads it), writes atomically with
- * the file's mode and owner, runs nginx's configuration test and puts every file back when it fails.
+ * the file's mode and owner, runs nginx's configuration test and puts every file back when it
+ * fails.
  */
 #ifndef NACME_NGINX_INSTALL_H
 #define NACME_NGINX_INSTALL_H

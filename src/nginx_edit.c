@@ -123,7 +123,7 @@ static char *indent_of_new(const char *text, size_t off)
 }
 
 /* The indentation for a directive inside block: its first directive's, when that one starts a
- * line below the "{"; otherwise the block's own plus one step (a tab when the block's uses tabs). */
+ * line below the "{"; otherwise the block's own plus one step (a tab when the block's has tabs). */
 static char *inner_indent_new(const char *text, const struct nginx_dir *block)
 {
     const struct nginx_dir *first = block->child;

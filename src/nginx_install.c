@@ -374,9 +374,10 @@ static enum nacme_err plan_site(struct planner *p, const struct nginx_site *site
 /* A path nginx reads unquoted in an include line. */
 static bool plain_path(const char *s)
 {
-    return s[0] == '/' &&
-           s[strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./@+=,:-")] ==
-               '\0';
+    static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                             "0123456789_./@+=,:~-";
+
+    return s[0] == '/' && s[strspn(s, ok)] == '\0';
 }
 
 enum nacme_err nginx_plan_new(struct nacme_ctx *ctx, const struct nginx_conf *conf,
@@ -392,7 +393,7 @@ enum nacme_err nginx_plan_new(struct nacme_ctx *ctx, const struct nginx_conf *co
     if (!plain_path(opt->snippet_dir))
         return nacme_fail(ctx, NACME_E_CONFIG,
                           "snippet directory %s: nginx-setup writes it unquoted into include "
-                          "lines; give an absolute path of letters, digits and _./@+=,:-",
+                          "lines; give an absolute path of letters, digits and _./@+=,:~-",
                           opt->snippet_dir);
     if ((p.plan = calloc(1, sizeof(*p.plan))) == NULL)
         return nacme_fail(ctx, NACME_E_NOMEM, "out of memory");

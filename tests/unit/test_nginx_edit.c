@@ -154,8 +154,9 @@ static void test_include_stale_offsets(void **state)
 }
 
 #define TLS "include /s/nacme-ssl-a.example.conf;"
-#define HEAD(ind, at) ind "# HTTPS for a.example, added by nacme nginx-setup --install: serves what " \
-                      "the server block at " at " serves\n" ind "server {\n"
+#define HEAD(ind, at)                                                                          \
+    ind "# HTTPS for a.example, added by nacme nginx-setup --install: serves what "         \
+    "the server block at " at " serves\n" ind "server {\n"
 
 static const struct {
     const char *in, *want;
@@ -185,7 +186,8 @@ static const struct {
     /* a block on one line, no listen (nginx's default *:80) */
     {"http { server { server_name a.example; return 404; } }",
      "http { server { server_name a.example; return 404; }\n\n" HEAD("", "f:1")
-     "    listen 443 ssl;\n    server_name a.example www.a.example;\n    " TLS "\n return 404; } }"},
+     "    listen 443 ssl;\n    server_name a.example www.a.example;\n    " TLS
+     "\n return 404; } }"},
 };
 
 static void test_https_server(void **state)
