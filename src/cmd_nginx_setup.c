@@ -535,7 +535,9 @@ enum nacme_err cmd_nginx_setup(struct cli_state *st, struct nacme_config *cfg)
         r = nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
         goto out;
     }
+    /* --install: one nacme at a time edits nginx's files (and no issue or renew meanwhile) */
     if ((r = store_open_new(st->ctx, cfg->state_dir, &store)) != NACME_OK ||
+        (st->install && (r = store_lock(st->ctx, store, (int)cfg->lock_wait)) != NACME_OK) ||
         (r = store_lineage_list_new(st->ctx, store, &lineages, &n)) != NACME_OK ||
         (r = setup_snippets(st, cfg, store, &o, lineages, n)) != NACME_OK)
         goto out;
