@@ -30,6 +30,7 @@ struct cli_state {
     bool force;
     bool separate;
     bool reload;
+    bool nginx; /* --nginx: one certificate per site of nginx's configuration */
     int parallel;
     /* renew */
     bool dry_run;
@@ -39,6 +40,7 @@ struct cli_state {
     bool stateless;
     bool list;              /* --list: show the sites of nginx's configuration */
     const char *nginx_dump; /* --nginx-dump: read `nginx -T` output instead of the files */
+    bool install;           /* --install: edit nginx's files */
 };
 
 /* The commands, one per cmd_NAME.c. */

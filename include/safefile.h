@@ -16,6 +16,11 @@
  * whatever the umask. `what` names the file in error messages (e.g. the full path). */
 enum nacme_err safefile_write(struct nacme_ctx *ctx, int dirfd, const char *name, const void *data,
                               size_t len, mode_t mode, const char *what);
+/* The same, the file owned by uid:gid ((uid_t)-1 and (gid_t)-1: the caller's), for replacing a
+ * file that someone else owns (nginx's configuration) while keeping its owner. */
+enum nacme_err safefile_write_owned(struct nacme_ctx *ctx, int dirfd, const char *name,
+                                    const void *data, size_t len, mode_t mode, uid_t uid, gid_t gid,
+                                    const char *what);
 /* Read a regular file (never through a symlink) of at most max bytes into a NUL-terminated heap
  * buffer. NACME_E_NOTFOUND when it does not exist. Free with free(), or nacme_secret_free(). */
 enum nacme_err safefile_read_new(struct nacme_ctx *ctx, int dirfd, const char *name, size_t max,

@@ -53,6 +53,8 @@ enum cli_opt_id {
     OPT_NGINX_DUMP,
     OPT_LIST,
     OPT_METRICS,
+    OPT_INSTALL,
+    OPT_NGINX,
     OPT_VERBOSE = 'v',
     OPT_QUIET = 'q',
     OPT_HELP = 'h',
@@ -112,8 +114,12 @@ static const struct cli_option cli_options[] = {
      "replace a certificate even when it is not due for renewal (renew: and despite backoff)"},
     {"timeout", OPT_TIMEOUT, required_argument, "SECONDS", CMD_ISSUE | CMD_RENEW,
      "give up waiting for validation and issuance after this long (default 300)"},
-    {"reload", OPT_RELOAD, no_argument, NULL, CMD_ISSUE,
-     "test nginx, make the new certificates live, reload nginx once and check it serves them"},
+    {"reload", OPT_RELOAD, no_argument, NULL, CMD_ISSUE | CMD_NGINX_SETUP,
+     "test nginx, make the new certificates live, reload nginx once and check it serves them "
+     "(nginx-setup --install: reload nginx after a successful edit and test)"},
+    {"nginx", OPT_NGINX, no_argument, NULL, CMD_ISSUE,
+     "one certificate per site of nginx's configuration (see nginx-setup --list), named after "
+     "the site's first name"},
     {"separate", OPT_SEPARATE, no_argument, NULL, CMD_ISSUE,
      "one certificate per name instead of one for all names"},
     {"parallel", OPT_PARALLEL, required_argument, "N", CMD_ISSUE | CMD_RENEW,
@@ -130,6 +136,9 @@ static const struct cli_option cli_options[] = {
     {"nginx-dump", OPT_NGINX_DUMP, required_argument, "FILE", CMD_NGINX_SETUP,
      "with --list: read the output of `nginx -T` from FILE (- for standard input) instead of "
      "nginx's files"},
+    {"install", OPT_INSTALL, no_argument, NULL, CMD_NGINX_SETUP,
+     "add the include lines (and HTTPS server blocks) to nginx's files, with backups, test nginx "
+     "and put every file back if the test fails"},
 };
 #define CLI_NOPTIONS (sizeof(cli_options) / sizeof(cli_options[0]))
 
@@ -144,8 +153,8 @@ struct cli_command {
 
 static const struct cli_command cli_commands[] = {
     {"issue", CMD_ISSUE,
-     "-d NAME [-d NAME ...] [--cert-name NAME | --separate [--parallel N]] [--key-type TYPE] "
-     "[--force] [--reload]",
+     "-d NAME [-d NAME ...] [--cert-name NAME | --separate [--parallel N]] | --nginx "
+     "[--key-type TYPE] [--force] [--reload]",
      "obtain a certificate for one or more names over http-01", cmd_issue},
     {"renew", CMD_RENEW, "[--cert-name NAME] [--force] [--dry-run] [--no-reload]",
      "renew every certificate that is due (ARI or lifetime), then test and reload nginx once",
@@ -154,9 +163,10 @@ static const struct cli_command cli_commands[] = {
      "show every certificate: expiry, next renewal and its source, failures (local state only)",
      cmd_list},
     {"status", CMD_LIST, "[--cert-name NAME]", "the same as list", cmd_list},
-    {"nginx-setup", CMD_NGINX_SETUP, "[--stateless] | --list [--nginx-dump FILE]",
-     "write nginx snippets for http-01 and each certificate, and say where to include them; "
-     "or, with --list, list the sites nginx serves",
+    {"nginx-setup", CMD_NGINX_SETUP,
+     "[--stateless] [--install [--reload]] | --list [--nginx-dump FILE]",
+     "write nginx snippets for http-01 and each certificate, and say where to include them "
+     "(--install: include them); or, with --list, list the sites nginx serves",
      cmd_nginx_setup},
 };
 #define CLI_NCOMMANDS (sizeof(cli_commands) / sizeof(cli_commands[0]))
@@ -337,6 +347,8 @@ static enum nacme_err apply_option(struct cli_state *st, int id, const char *v)
     case OPT_NGINX_DUMP: st->nginx_dump = v; return NACME_OK;
     case OPT_LIST: st->list = true; return NACME_OK;
     case OPT_METRICS: return set_string(st, &c->metrics_file, v);
+    case OPT_INSTALL: st->install = true; return NACME_OK;
+    case OPT_NGINX: st->nginx = true; return NACME_OK;
     default: return nacme_fail(st->ctx, NACME_E_USAGE, "unknown option (see nacme --help)");
     }
 }

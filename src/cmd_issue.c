@@ -10,6 +10,8 @@
 #include "issue.h"
 #include "keys.h"
 #include "names.h"
+#include "nginx_conf.h"
+#include "nginx_sites.h"
 #include "store.h"
 
 static const char *outcome_name(enum issue_outcome o)
@@ -45,13 +47,18 @@ static json_t *issue_json_new(const struct issue_request *req, const struct nacm
 static enum nacme_err check_issue_options(struct cli_state *st, struct nacme_config *cfg,
                                           enum nacme_keytype *kt)
 {
-    if (st->ndomains == 0)
-        return nacme_fail(st->ctx, NACME_E_USAGE, "issue needs at least one -d NAME");
+    if (st->nginx && (st->ndomains > 0 || st->cert_name != NULL || st->separate))
+        return nacme_fail(st->ctx, NACME_E_USAGE,
+                          "--nginx takes the names and certificate names from nginx's sites; "
+                          "drop %s",
+                          st->ndomains > 0 ? "-d" : st->cert_name ? "--cert-name" : "--separate");
+    if (st->ndomains == 0 && !st->nginx)
+        return nacme_fail(st->ctx, NACME_E_USAGE, "issue needs at least one -d NAME (or --nginx)");
     if (st->separate && st->cert_name != NULL)
         return nacme_fail(st->ctx, NACME_E_USAGE,
                           "--separate names each certificate after its domain; drop --cert-name");
-    if (st->parallel != 0 && !st->separate)
-        return nacme_fail(st->ctx, NACME_E_USAGE, "--parallel goes with --separate");
+    if (st->parallel != 0 && !st->separate && !st->nginx)
+        return nacme_fail(st->ctx, NACME_E_USAGE, "--parallel goes with --separate or --nginx");
     if (keytype_parse(cfg->key_type, kt) != 0)
         return nacme_fail(st->ctx, NACME_E_USAGE,
                           "--key-type %s: use ec256, ec384, rsa2048, rsa3072 or rsa4096",
@@ -89,9 +96,9 @@ static void batch_report(struct cli_state *st, const struct nacme_config *cfg,
                secs, count[ISSUE_ISSUED], count[ISSUE_UNCHANGED], count[ISSUE_FAILED]);
 }
 
-/* --separate: one certificate per name, concurrently. */
-static enum nacme_err run_issue_batch(struct cli_state *st, struct nacme_config *cfg,
-                                      enum nacme_keytype kt)
+/* reqs[0..n) concurrently, then the report. */
+static enum nacme_err run_batch(struct cli_state *st, struct nacme_config *cfg,
+                                const struct issue_request *reqs, size_t n)
 {
     struct deploy_opts dopt;
     struct issue_batch_opts opt = {
@@ -99,20 +106,77 @@ static enum nacme_err run_issue_batch(struct cli_state *st, struct nacme_config 
         .progress = true,
         .live = isatty(STDERR_FILENO) && st->ctx->loglevel <= NACME_LOG_INFO,
     };
-    struct issue_request *reqs = NULL;
     struct issue_result *res = NULL;
     struct timespec t0, t1;
     enum nacme_err r;
-    size_t i, n = st->ndomains;
 
     if (st->reload) {
         cli_deploy_opts(cfg, &dopt);
         opt.deploy = &dopt;
     }
-    if ((reqs = calloc(n, sizeof(*reqs))) == NULL || (res = calloc(n, sizeof(*res))) == NULL) {
+    if ((res = calloc(n, sizeof(*res))) == NULL)
+        return nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    r = issue_batch_run(st->ctx, cfg, reqs, n, &opt, res);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    batch_report(st, cfg, reqs, res, n,
+                 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    free(res);
+    return r;
+}
+
+/* --nginx: one certificate per site of nginx's configuration, named after its first name, with
+ * all its names. */
+static enum nacme_err run_nginx_batch(struct cli_state *st, struct nacme_config *cfg,
+                                      enum nacme_keytype kt)
+{
+    struct nginx_conf *conf = NULL;
+    struct nginx_sites *sites = NULL;
+    struct issue_request *reqs = NULL;
+    enum nacme_err r;
+    size_t i;
+
+    if ((r = nginx_conf_read_new(st->ctx, cfg->nginx_conf, &conf)) != NACME_OK ||
+        (r = nginx_sites_new(st->ctx, conf, &sites)) != NACME_OK)
+        goto out;
+    if (sites->nsites == 0) {
+        r = nacme_fail(st->ctx, NACME_E_INVALID,
+                       "%s: no server block has a name nacme can certify (see nacme nginx-setup "
+                       "--list)",
+                       cfg->nginx_conf);
+        goto out;
+    }
+    if ((reqs = calloc(sites->nsites, sizeof(*reqs))) == NULL) {
         r = nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
         goto out;
     }
+    for (i = 0; i < sites->nsites; i++)
+        reqs[i] = (struct issue_request){
+            .names = (const char *const *)sites->sites[i].names,
+            .nnames = sites->sites[i].nnames,
+            .key_type = kt,
+            .force = st->force,
+            .timeout_s = st->timeout_s ? st->timeout_s : 300,
+        };
+    nacme_verbose(st->ctx, "%s: %zu sites", cfg->nginx_conf, sites->nsites);
+    r = run_batch(st, cfg, reqs, sites->nsites);
+out:
+    free(reqs);
+    nginx_sites_free(sites);
+    nginx_conf_free(conf);
+    return r;
+}
+
+/* --separate: one certificate per name, concurrently. */
+static enum nacme_err run_issue_batch(struct cli_state *st, struct nacme_config *cfg,
+                                      enum nacme_keytype kt)
+{
+    struct issue_request *reqs = NULL;
+    enum nacme_err r;
+    size_t i, n = st->ndomains;
+
+    if ((reqs = calloc(n, sizeof(*reqs))) == NULL)
+        return nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
     for (i = 0; i < n; i++)
         reqs[i] = (struct issue_request){
             .names = (const char *const *)&st->domains[i],
@@ -121,14 +185,8 @@ static enum nacme_err run_issue_batch(struct cli_state *st, struct nacme_config 
             .force = st->force,
             .timeout_s = st->timeout_s ? st->timeout_s : 300,
         };
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    r = issue_batch_run(st->ctx, cfg, reqs, n, &opt, res);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    batch_report(st, cfg, reqs, res, n,
-                 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-out:
+    r = run_batch(st, cfg, reqs, n);
     free(reqs);
-    free(res);
     return r;
 }
 
@@ -174,6 +232,8 @@ static enum nacme_err issue_locked(struct cli_state *st, struct nacme_config *cf
     struct tm tm;
     enum nacme_err r;
 
+    if (st->nginx)
+        return run_nginx_batch(st, cfg, req.key_type);
     if (st->separate)
         return run_issue_batch(st, cfg, req.key_type);
     req.names = (const char *const *)st->domains;

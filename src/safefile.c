@@ -126,6 +126,13 @@ static int write_all(int fd, const void *data, size_t len)
 enum nacme_err safefile_write(struct nacme_ctx *ctx, int dirfd, const char *name, const void *data,
                               size_t len, mode_t mode, const char *what)
 {
+    return safefile_write_owned(ctx, dirfd, name, data, len, mode, (uid_t)-1, (gid_t)-1, what);
+}
+
+enum nacme_err safefile_write_owned(struct nacme_ctx *ctx, int dirfd, const char *name,
+                                    const void *data, size_t len, mode_t mode, uid_t uid, gid_t gid,
+                                    const char *what)
+{
     char *tmpname = NULL;
     int fd = -1, rc;
     bool renamed = false;
@@ -135,7 +142,12 @@ enum nacme_err safefile_write(struct nacme_ctx *ctx, int dirfd, const char *name
         r = nacme_fail_errno(ctx, NACME_E_IO, "cannot write %s", what);
         goto out;
     }
-    /* The mode given to openat is filtered through the umask; the caller asked for exactly mode. */
+    /* The owner first: chown may clear set-id bits that fchmod then sets. The mode given to openat
+     * is filtered through the umask; the caller asked for exactly mode. */
+    if ((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(fd, uid, gid) != 0) {
+        r = nacme_fail_errno(ctx, NACME_E_IO, "cannot write %s", what);
+        goto out;
+    }
     if (fchmod(fd, mode) != 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
         r = nacme_fail_errno(ctx, NACME_E_IO, "cannot write %s", what);
         goto out;
