@@ -244,8 +244,8 @@ static enum nacme_err session_account(struct nacme_ctx *ctx, struct account_sess
         goto out;
     }
     if ((r = acme_account_find(s->acme, s->key, &url)) == NACME_E_NOTFOUND) {
-        r = nacme_fail(ctx, NACME_E_NOTFOUND, "%s has no account for the key in %s",
-                       s->directory_url, s->store->path);
+        nacme_fail_prefix(ctx, "%s has no account for the key in %s", s->directory_url,
+                          s->store->path);
         goto out;
     }
     if (r != NACME_OK ||
