@@ -13,6 +13,7 @@
 #include "cli_cmd.h"
 #include "jws.h"
 #include "keys.h"
+#include "nginx_ctl.h"
 #include "nginx_snippets.h"
 
 /* What `account show` prints, as JSON (NULL on OOM). */
@@ -135,11 +136,36 @@ out:
     return r;
 }
 
+/* --reload after the stateless snippet changed: nginx's test first, then one reload, so that
+ * nginx answers challenges with the new thumbprint. */
+static enum nacme_err rollover_reload(struct cli_state *st, const struct nacme_config *cfg,
+                                      bool *reloaded)
+{
+    enum nacme_err r;
+
+    *reloaded = false;
+    if ((r = nginx_test(st->ctx, cfg->nginx_test_cmd, NULL)) != NACME_OK)
+        return nacme_fail_prefix(st->ctx, "the new account key is in use and the stateless "
+                                          "snippet rewritten, but nginx was not reloaded");
+    if (!nginx_running(cfg->nginx_pid_file)) {
+        nacme_info(st->ctx, "nginx is not running (%s): it reads the new snippet when it starts",
+                   cfg->nginx_pid_file);
+        return NACME_OK;
+    }
+    if ((r = nginx_reload(st->ctx, cfg->nginx_reload_cmd)) != NACME_OK)
+        return nacme_fail_prefix(st->ctx, "the new account key is in use and the stateless "
+                                          "snippet rewritten, but nginx was not reloaded");
+    *reloaded = true;
+    nacme_info(st->ctx, "nginx reloaded (%s)", cfg->nginx_reload_cmd);
+    return NACME_OK;
+}
+
 enum nacme_err cmd_account_rollover(struct cli_state *st, struct nacme_config *cfg)
 {
     struct account_rollover_result res = {0};
     struct account_session *s = NULL;
     char *old_tp = NULL, *new_tp = NULL, *snippet = NULL;
+    bool reloaded = false;
     enum nacme_err r;
 
     if ((r = account_session_open(st->ctx, cfg, config_server_url(cfg->server), true, &s)) !=
@@ -156,17 +182,20 @@ enum nacme_err cmd_account_rollover(struct cli_state *st, struct nacme_config *c
     }
     nacme_info(st->ctx, "%s: the account key is replaced; thumbprint %s (was %s)", s->url, new_tp,
                old_tp);
-    if (res.snippet_rewritten)
+    if (res.snippet_rewritten && !st->reload)
         nacme_info(st->ctx,
                    "%s: rewritten with the new thumbprint; reload nginx (nginx -t && nginx -s "
                    "reload) before the next certificate is issued",
                    snippet);
+    else if (res.snippet_rewritten && (r = rollover_reload(st, cfg, &reloaded)) != NACME_OK)
+        goto out;
     if (st->json)
-        cli_json_print(json_pack("{s:s, s:s, s:s, s:s, s:s?, s:b}", "directory", s->directory_url,
-                                 "url", s->url, "thumbprint", new_tp, "old_thumbprint", old_tp,
-                                 "snippet_rewritten",
-                                 res.snippet_rewritten ? snippet : NULL, "nginx_reload_needed",
-                                 res.snippet_rewritten));
+        cli_json_print(json_pack("{s:s, s:s, s:s, s:s, s:s?, s:b, s:b}", "directory",
+                                 s->directory_url, "url", s->url, "thumbprint", new_tp,
+                                 "old_thumbprint", old_tp, "snippet_rewritten",
+                                 res.snippet_rewritten ? snippet : NULL, "nginx_reloaded",
+                                 reloaded, "nginx_reload_needed",
+                                 res.snippet_rewritten && !reloaded));
 out:
     free(old_tp);
     free(new_tp);

@@ -74,27 +74,64 @@ status_ "unknown subcommand: exit 2" 2 lab_nacme account frob
 # ---- rollover ---------------------------------------------------------------------------------
 ok_ "nginx-setup --stateless" lab_nacme --nginx-snippets "$SNIP" nginx-setup --stateless
 t_check "the snippet has the thumbprint" 'grep -qF "\$1.$TP1\"" "$SNIP/nacme-acme-challenge.conf"'
+# The lab's nginx answers http-01 for stateless.example only through that snippet.
+cat >"$LAB_DIR/nginx/sites/stateless.conf" <<CONF
+server {
+    listen 127.0.0.1:$LAB_HTTP_PORT;
+    server_name stateless.example;
+    include $SNIP/nacme-acme-challenge.conf;
+}
+CONF
+t_ok "the lab's nginx takes it" $LAB_NGINX -s reload
+answer() { curl -s --max-time 5 -H "Host: stateless.example" "http://127.0.0.1:$LAB_HTTP_PORT/.well-known/acme-challenge/tok-1"; }
+# A reload returns before nginx's new workers answer: wait (at most 5 s) for the expected answer.
+answers() { for _ in $(seq 50); do [ "$(answer)" = "$1" ] && return 0; sleep 0.1; done; return 1; }
+t_check "nginx answers with the account key's thumbprint" answers "tok-1.$TP1"
+cat >"$LAB_DIR/nacme.conf" <<CONF
+nginx_test = "$LAB_NGINX -t"
+nginx_reload = "$LAB_NGINX -s reload"
+nginx_pid_file = "$LAB_DIR/nginx/nginx.pid"
+CONF
 cp "$KEY" "$LAB_DIR/old.key"
-ok_ "rollover" lab_nacme --nginx-snippets "$SNIP" --json account rollover
+ok_ "rollover --reload" lab_nacme --config "$LAB_DIR/nacme.conf" --nginx-snippets "$SNIP" --json account rollover --reload
 ROLL=$O
 TP2=$(thumbprint_of "$KEY")
+t_check "nginx was tested and reloaded" 'printf "%s" "$ROLL" | grep -q "nginx reloaded"'
+t_check "nginx answers with the new thumbprint" answers "tok-1.$TP2"
+mkdir -p "$LAB_DIR/unserved-webroot"
+ok_ "issuance validated by nginx's rewritten snippet alone" "$NACME" --server "$LAB_ACME_URL" \
+    --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$S" --webroot "$LAB_DIR/unserved-webroot" \
+    --http-port "$LAB_HTTP_PORT" issue -d stateless.example
 t_check "the key on disk changed" '! cmp -s "$KEY" "$LAB_DIR/old.key"'
 t_check "it is still 0600 and no account.key.new is left" \
     '[ "$(stat -c %a "$KEY")" = 600 ] && [ ! -e "$ACC/account.key.new" ]'
-t_check "--json: new and old thumbprints, snippet rewritten, reload needed" \
+t_check "--json: new and old thumbprints, snippet rewritten, nginx reloaded" \
     'printf "%s" "$ROLL" | tail -n 1 | jq -e --arg n "$TP2" --arg o "$TP1" --arg s "$SNIP/nacme-acme-challenge.conf" \
-        ".thumbprint == \$n and .old_thumbprint == \$o and .snippet_rewritten == \$s and .nginx_reload_needed == true"'
+        ".thumbprint == \$n and .old_thumbprint == \$o and .snippet_rewritten == \$s and .nginx_reloaded == true and .nginx_reload_needed == false"'
 t_check "the stateless snippet has the new thumbprint, not the old" \
     'grep -qF "\$1.$TP2\"" "$SNIP/nacme-acme-challenge.conf" && ! grep -qF "$TP1" "$SNIP/nacme-acme-challenge.conf"'
 ok_ "show after rollover" lab_nacme --json account show
 t_check "the CA has the same account with the new key" \
     json --arg t "$TP2" --arg u "$(jq -r .url "$ACC/account.json")" '.thumbprint == $t and .url == $u and .status == "valid"'
 ok_ "issue with the new key" lab_nacme --agree-tos issue -d two.example
+cp "$KEY" "$LAB_DIR/prev.key"
 ok_ "rollover again, with no stateless snippet in the snippet dir" \
     lab_nacme --nginx-snippets "$LAB_DIR/no-snippets" account rollover
 t_check "says the key is replaced and nothing about nginx" \
     'printf "%s" "$O" | grep -q "account key is replaced" && ! printf "%s" "$O" | grep -q nginx'
 t_check "the stateless snippet elsewhere is left alone" 'grep -qF "\$1.$TP2\"" "$SNIP/nacme-acme-challenge.conf"'
+ok_ "rollover without --reload" lab_nacme --nginx-snippets "$SNIP" --json account rollover
+t_check "says nginx needs a reload" 'printf "%s" "$O" | grep -q "rewritten with the new thumbprint; reload nginx"'
+t_check "--json: reload needed, not done" json '.nginx_reload_needed == true and .nginx_reloaded == false'
+t_check "nginx still answers with the previous thumbprint until it is reloaded" \
+    '[ "$(answer)" = "tok-1.$(thumbprint_of "$LAB_DIR/prev.key")" ]'
+echo "broken;" >"$LAB_DIR/nginx/sites/zz-broken.conf"
+status_ "rollover --reload with nginx's configuration broken: exit 1" 1 \
+    lab_nacme --config "$LAB_DIR/nacme.conf" --nginx-snippets "$SNIP" account rollover --reload
+t_check "says the key is in use but nginx was not reloaded" \
+    'printf "%s" "$O" | grep -q "^nacme: the new account key is in use and the stateless snippet rewritten, but nginx was not reloaded"'
+rm -f "$LAB_DIR/nginx/sites/zz-broken.conf"
+t_ok "the key is the CA's all the same" lab_nacme --agree-tos issue -d after-broken.example
 
 # The old key put back (with no URL recorded, so that it is looked up): the CA does not know it.
 OLD=$LAB_DIR/old-state
