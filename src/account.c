@@ -159,6 +159,10 @@ enum nacme_err account_rollover(struct nacme_ctx *ctx, struct nacme_store *st,
     enum nacme_err r, rs;
 
     *res = (struct account_rollover_result){0};
+    if (c->dir.key_change == NULL)
+        return nacme_fail(ctx, NACME_E_PROTO, "%s offers no keyChange: the account key cannot "
+                                              "be replaced there",
+                          directory_url);
     if (key_type_of(ctx, *key, &kt) != NACME_OK)
         kt = NACME_KEY_EC256;
     /* The new key is on disk before the CA hears of it: whatever happens next, one of the two

@@ -1209,7 +1209,7 @@ enum nacme_err store_lineage_remove(struct nacme_ctx *ctx, struct nacme_store *s
                                     const char *name)
 {
     char *what = NULL;
-    int archfd = -1;
+    int livefd = -1, archfd = -1;
     struct stat sb;
     bool found = false;
     enum nacme_err r;
@@ -1220,9 +1220,9 @@ enum nacme_err store_lineage_remove(struct nacme_ctx *ctx, struct nacme_store *s
         return oom(ctx);
     /* live/NAME first: nginx's path disappears before the files it points at. A directory there
      * is not ours (the live entries are links): refuse rather than remove it. */
-    if ((r = subdir_open(ctx, st, "live", &archfd)) != NACME_OK)
+    if ((r = subdir_open(ctx, st, "live", &livefd)) != NACME_OK)
         goto out;
-    if (fstatat(archfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (fstatat(livefd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
         found = true;
         if (!S_ISLNK(sb.st_mode)) {
             r = nacme_fail(ctx, NACME_E_INVALID, "%s/live/%s is not a symbolic link; not removed",
@@ -1232,7 +1232,6 @@ enum nacme_err store_lineage_remove(struct nacme_ctx *ctx, struct nacme_store *s
         if ((r = store_live_remove(ctx, st, name)) != NACME_OK)
             goto out;
     }
-    fd_close(archfd);
     if ((r = subdir_open(ctx, st, "archive", &archfd)) != NACME_OK)
         goto out;
     if (fstatat(archfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
@@ -1251,6 +1250,7 @@ enum nacme_err store_lineage_remove(struct nacme_ctx *ctx, struct nacme_store *s
     if (!found)
         r = nacme_fail(ctx, NACME_E_NOTFOUND, "no certificate named %s in %s", name, st->path);
 out:
+    fd_close(livefd);
     fd_close(archfd);
     free(what);
     return r;
