@@ -44,13 +44,15 @@ enum nacme_err account_rollover_settle(struct nacme_ctx *ctx, struct nacme_store
                                        const char *snippet_dir, EVP_PKEY **key,
                                        struct account_rollover_result *res);
 
-/* What the account commands work with: the store, one connection to the CA and its directory, and
- * (when asked for) the account: its key (never made here: no key, NACME_E_NOTFOUND naming the
- * state dir), an unfinished rollover settled, and its URL (recorded, or found with
- * onlyReturnExisting and then recorded; never created). */
+/* What the account commands work with: the store (the caller's, locked, or else opened and locked
+ * here), one connection to the CA and its directory, and (when asked for) the account: its key
+ * (never made here: no key, NACME_E_NOTFOUND naming the state dir), an unfinished rollover
+ * settled, and its URL (recorded, or found with onlyReturnExisting and then recorded; never
+ * created). */
 struct account_session {
     const char *directory_url; /* borrowed */
     struct nacme_store *store;
+    bool owns_store;
     struct nacme_http *http;
     struct acme_client *acme;
     EVP_PKEY *key; /* NULL without need_account */
@@ -58,7 +60,7 @@ struct account_session {
 };
 enum nacme_err account_session_open(struct nacme_ctx *ctx, const struct nacme_config *cfg,
                                     const char *directory_url, bool need_account,
-                                    struct account_session **out);
+                                    struct nacme_store *store, struct account_session **out);
 void account_session_free(struct account_session *s);
 
 #endif

@@ -51,6 +51,7 @@ struct acme_client {
     struct timespec deadline; /* CLOCK_MONOTONIC; waiting out a CA's Retry-After stops here.
                                * Zero: at most ACME_HOLD_DEFAULT_S. */
     unsigned requests;        /* HTTP requests this client sent */
+    long retry_after;         /* the Retry-After (s) of the last error answer, -1 when none */
 };
 
 #define ACME_HOLD_DEFAULT_S 60

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "config.h"
 #include "deploy.h"
@@ -30,6 +31,10 @@ struct cli_state {
     bool separate;
     bool reload;
     int parallel;
+    /* renew */
+    bool dry_run;
+    bool no_reload;
+    time_t now; /* the wall clock for decisions: time(NULL), or NACME_NOW for tests */
     /* nginx-setup */
     bool stateless;
     /* account, revoke */
@@ -39,6 +44,8 @@ struct cli_state {
     const char *reason;   /* revoke --reason */
     const char *cert_key; /* revoke --cert-key */
     bool delete_lineage;  /* revoke --delete */
+    bool list;              /* --list: show the sites of nginx's configuration */
+    const char *nginx_dump; /* --nginx-dump: read `nginx -T` output instead of the files */
 };
 
 /* The commands, one per cmd_NAME.c. */
@@ -49,6 +56,7 @@ enum nacme_err cmd_account_update(struct cli_state *st, struct nacme_config *cfg
 enum nacme_err cmd_account_rollover(struct cli_state *st, struct nacme_config *cfg);
 enum nacme_err cmd_account_deactivate(struct cli_state *st, struct nacme_config *cfg);
 enum nacme_err cmd_revoke(struct cli_state *st, struct nacme_config *cfg);
+enum nacme_err cmd_renew(struct cli_state *st, struct nacme_config *cfg);
 
 /* Print o compactly on one stdout line and release it (NULL prints nothing). */
 void cli_json_print(json_t *o);

@@ -14,10 +14,12 @@
 #define NACME_DEFAULT_WEBROOT "/var/www/nacme"
 #define NACME_DEFAULT_SERVER "letsencrypt"
 #define NACME_DEFAULT_NGINX_SNIPPETS "/etc/nginx/snippets"
+#define NACME_DEFAULT_NGINX_CONF "/etc/nginx/nginx.conf"
 #define NACME_DEFAULT_NGINX_TEST "nginx -t"
 #define NACME_DEFAULT_NGINX_RELOAD "nginx -s reload"
 #define NACME_DEFAULT_NGINX_PID "/run/nginx.pid"
 #define NACME_DEFAULT_NGINX_ERROR_LOG "/var/log/nginx/error.log"
+#define NACME_DEFAULT_LOCK_WAIT 60
 
 struct nacme_config {
     char *server;       /* directory URL, or a short name (letsencrypt, letsencrypt-staging) */
@@ -30,6 +32,7 @@ struct nacme_config {
     char *eab_kid;
     char *eab_hmac_key;
     char *nginx_snippets; /* nginx's snippet directory, for nginx-setup */
+    char *nginx_conf;     /* nginx's main configuration file, read by nginx-setup --list */
     char *nginx_test_cmd;   /* "nginx -t" */
     char *nginx_reload_cmd; /* "nginx -s reload" */
     char *nginx_pid_file;   /* "/run/nginx.pid" */
@@ -39,6 +42,12 @@ struct nacme_config {
                              * defaults */
     bool preflight_off;     /* preflight = false or --no-preflight: nginx is not on this machine,
                              * so the token is not fetched locally before the CA is asked */
+    long renew_before_days; /* renew this many days before expiry at the latest; 0: lifetime rule */
+    char *pre_hook;         /* commands around a renew run that renews anything, or NULL */
+    char *post_hook;
+    char *deploy_hook;      /* once per renewed lineage */
+    long lock_wait;         /* seconds to wait for another nacme's lock (default 60) */
+    bool lock_wait_set;     /* lock_wait was configured (0 is a valid setting: do not wait) */
 };
 
 /* Read path into cfg (fields the file sets replace what cfg held). A missing file is an error only

@@ -37,6 +37,7 @@ struct issue_result {
     enum nacme_err err;    /* NACME_OK unless the outcome is ISSUE_FAILED */
     char errmsg[1024];     /* the one-line cause of a failure */
     char problem_type[128]; /* the CA's problem type behind a failure, or "" */
+    long retry_after;       /* the CA's Retry-After (s) with that problem, -1 when none */
     bool run_failure;       /* failed because the run could not reach the CA or set up the
                              * account: the same cause for every certificate that needed it */
 };

@@ -4,7 +4,14 @@
 
 #include "nacme.h"
 
-/* Run cmd (split at blanks into at most 30 words; a user who wants a shell writes "sh -c ...")
+#include <stddef.h>
+
+/* Split buf in place into argv, at most max - 1 words and a NULL: blanks separate words, '...'
+ * is literal, "..." keeps blanks (\" and \\ decoded), a backslash outside quotes keeps the next
+ * character; nothing is expanded. 0, or -1 when there is no word, too many, or an open quote. */
+int run_split_words(char *buf, char **argv, size_t max);
+
+/* Run cmd (split by run_split_words into at most 30 words; who wants a shell writes "sh -c ...")
  * with stdin from /dev/null and env as its environment (NULL: nacme's own), collecting stdout and
  * stderr (capped at 64 KiB) into *output and its exit status into *status (128+N when killed by
  * signal N); killed after timeout_s. Termination signals, which nacme blocks for itself, are

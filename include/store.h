@@ -9,6 +9,7 @@
  *     archive/NAME/                0700
  *       lineage.json               0600  what is needed to repeat the order (see struct)
  *       N/{cert,chain,fullchain}.pem  0644, N/privkey.pem 0600, N/ itself 0700
+ *     lock                         0600  flock(2)ed by the run that holds the state dir; its pid
  *     live/                        0755
  *       NAME -> ../archive/NAME/N  symlink, switched by one rename(2) so that a reader never
  *                                  sees the key of one version with the certificate of another
@@ -18,12 +19,16 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "nacme.h"
 
 struct nacme_store {
     char *path; /* as given, for messages */
     int dirfd;  /* the state directory, opened O_DIRECTORY|O_NOFOLLOW */
+    int lockfd; /* STATE/lock while store_lock holds it, else -1 */
+    int archfd; /* STATE/archive and STATE/live, kept open: a run reading a thousand lineages */
+    int livefd; /* resolves them once, not once per lineage */
 };
 
 /* Open the state directory, creating it (0700) and its subdirectories when missing. */
@@ -62,6 +67,45 @@ enum nacme_err store_account_key_pending_load_new(struct nacme_ctx *ctx, struct 
                                                   size_t *key_len);
 enum nacme_err store_account_key_pending_settle(struct nacme_ctx *ctx, struct nacme_store *st,
                                                 const char *directory_url, bool take_new);
+/*
+ * What renew keeps between runs, in lineage.json's optional "renewal" object (absent after a new
+ * version is installed: everything below describes one certificate). Times are seconds since the
+ * epoch, 0 meaning "none"; strings may be NULL.
+ *
+ *   "cert_version"   the version the cached certificate facts belong to; they are stale (and
+ *                    recomputed from live/NAME/cert.pem) when it differs from the live version
+ *   "not_before", "not_after", "certid"   of that certificate (certid: RFC 9773 CertID), cached
+ *                    so that a run with nothing due parses no certificate
+ *   "ari_start", "ari_end"   the CA's last suggested window (RFC 9773), or absent
+ *   "ari_moment"     the moment picked at random in that window once, kept while the window
+ *                    stays the same so that runs agree
+ *   "ari_explanation" the window's explanationURL
+ *   "ari_next_poll"  when to ask the CA for the window again (Retry-After, clamped to
+ *                    [1 min, 1 day]; a day when the CA has no renewalInfo; absent: next run)
+ *   "next_renewal", "next_source"  the renewal moment the last run computed and where it came
+ *                    from: "ari", "renew_before_days" or "lifetime" (for `nacme list`)
+ *   "failures"       consecutive failed renewals of this certificate
+ *   "last_failure", "last_error"  when the last one failed and its one-line cause (the CA's
+ *                    problem)
+ *   "retry_after"    the CA's Retry-After in seconds with that failure, or absent
+ *   "next_attempt"   no renewal is tried before this (backoff: 1 min, 10 min, 100 min, then a
+ *                    day, or the Retry-After when longer); --force ignores it
+ */
+struct store_renewal {
+    int cert_version;
+    time_t not_before, not_after;
+    char *certid;
+    time_t ari_start, ari_end, ari_moment, ari_next_poll;
+    char *ari_explanation;
+    time_t next_renewal;
+    char *next_source;
+    int failures;
+    time_t last_failure;
+    char *last_error;
+    long retry_after;
+    time_t next_attempt;
+};
+void store_renewal_clear(struct store_renewal *rn);
 
 /* What a lineage records so that renewal can repeat it. */
 struct store_lineage {
@@ -73,6 +117,7 @@ struct store_lineage {
     char *challenge; /* "http-01" */
     char *webroot;   /* where http-01 tokens were written */
     int version;     /* N of the version live/NAME points at; 0 before the first install */
+    struct store_renewal renewal; /* renew's state; all zero when none is recorded */
 };
 
 /* NACME_E_NOTFOUND when there is no such lineage. version is the one live/NAME points at when
@@ -117,6 +162,17 @@ void store_lineage_unstage(struct nacme_store *st, const char *name, int version
  * neither exists. */
 enum nacme_err store_lineage_remove(struct nacme_ctx *ctx, struct nacme_store *st,
                                     const char *name);
+/* Rewrite lineage.json with lin as it is (same version, nothing switched): how renew records its
+ * state. lineage.json goes through safefile_write like every other file. */
+enum nacme_err store_lineage_save(struct nacme_ctx *ctx, struct nacme_store *st,
+                                  const struct store_lineage *lin);
+
+/* Take STATE/lock (flock, so the kernel releases it when the process dies, even by kill -9),
+ * waiting up to wait_s seconds for another nacme to finish; the holder's pid is written into the
+ * file. NACME_E_TIMEOUT naming the holder's pid when the wait runs out, NACME_E_INTERRUPTED on a
+ * termination signal. Released by store_unlock or store_free. */
+enum nacme_err store_lock(struct nacme_ctx *ctx, struct nacme_store *st, int wait_s);
+void store_unlock(struct nacme_store *st);
 
 /* The current live certificate (live/NAME/cert.pem) as a heap string; NACME_E_NOTFOUND if none. */
 enum nacme_err store_live_cert_new(struct nacme_ctx *ctx, struct nacme_store *st, const char *name,

@@ -107,7 +107,8 @@ enum nacme_err account_rollover_settle(struct nacme_ctx *ctx, struct nacme_store
     if (r != NACME_OK || (r = key_from_pem_new(ctx, pem, len, "the new account key (rollover)",
                                                &key_new)) != NACME_OK)
         goto out;
-    nacme_info(ctx, "an account key rollover was left unfinished; asking the CA which key it knows");
+    nacme_info(ctx,
+               "an account key rollover was left unfinished; asking the CA which key it knows");
     if ((r = acme_account_find(c, key_new, &url)) == NACME_OK) {
         if ((r = take_new_key(ctx, st, directory_url, snippet_dir, key_new, res)) == NACME_OK)
             nacme_info(ctx, "the CA has the new account key: it is in use now");
@@ -215,7 +216,8 @@ void account_session_free(struct account_session *s)
     http_free(s->http);
     EVP_PKEY_free(s->key);
     free(s->url);
-    store_free(s->store);
+    if (s->owns_store)
+        store_free(s->store);
     free(s);
 }
 
@@ -265,7 +267,7 @@ out:
 
 enum nacme_err account_session_open(struct nacme_ctx *ctx, const struct nacme_config *cfg,
                                     const char *directory_url, bool need_account,
-                                    struct account_session **out)
+                                    struct nacme_store *store, struct account_session **out)
 {
     struct http_options hopt = {.ca_bundle = cfg->ca_bundle};
     struct account_session *s;
@@ -275,8 +277,15 @@ enum nacme_err account_session_open(struct nacme_ctx *ctx, const struct nacme_co
     if ((s = calloc(1, sizeof(*s))) == NULL)
         return nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
     s->directory_url = directory_url;
-    if ((r = store_open_new(ctx, cfg->state_dir, &s->store)) != NACME_OK ||
-        (r = http_new(ctx, &hopt, &s->http)) != NACME_OK ||
+    s->store = store;
+    s->owns_store = store == NULL;
+    /* One nacme at a time per state directory: the account key may change under a run. */
+    if (s->owns_store && ((r = store_open_new(ctx, cfg->state_dir, &s->store)) != NACME_OK ||
+                          (r = store_lock(ctx, s->store, (int)cfg->lock_wait)) != NACME_OK)) {
+        account_session_free(s);
+        return r;
+    }
+    if ((r = http_new(ctx, &hopt, &s->http)) != NACME_OK ||
         (r = acme_client_new(ctx, s->http, directory_url, &s->acme)) != NACME_OK ||
         (need_account && (r = session_account(ctx, s, cfg->nginx_snippets)) != NACME_OK)) {
         account_session_free(s);

@@ -192,6 +192,7 @@ enum nacme_err acme_client_new(struct nacme_ctx *ctx, struct nacme_http *http,
     c->ctx = ctx;
     c->http = http;
     c->badnonce_retries = ACME_BADNONCE_RETRIES;
+    c->retry_after = -1;
     if ((c->shared = shared_new()) == NULL) {
         r = nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
         goto out;
@@ -235,6 +236,7 @@ enum nacme_err acme_client_clone_new(const struct acme_client *parent, struct na
     c->is_clone = true;
     c->problem = NULL;
     c->requests = 0;
+    c->retry_after = -1;
     c->deadline = (struct timespec){0};
     *out = c;
     return NACME_OK;
@@ -446,6 +448,7 @@ static enum nacme_err post_signed(struct acme_client *c, EVP_PKEY *key, const ch
             return NACME_OK;
         }
         r = report_problem(c, url, resp);
+        c->retry_after = resp->retry_after;
         if (!post_again(c, resp, &badnonces, &holds, &nonce))
             break;
         nonce_put(c, resp);

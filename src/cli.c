@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <time.h>
 
 #include "cli_cmd.h"
 #include "config.h"
@@ -26,6 +27,7 @@ enum cli_cmd_bit {
     CMD_ACCOUNT_ROLLOVER = 1 << 18,
     CMD_ACCOUNT_DEACTIVATE = 1 << 19,
     CMD_REVOKE = 1 << 20,
+    CMD_RENEW = 1 << 2,
 };
 
 enum cli_opt_id {
@@ -55,6 +57,11 @@ enum cli_opt_id {
     OPT_REASON,
     OPT_CERT_KEY,
     OPT_DELETE,
+    OPT_NO_RELOAD,
+    OPT_DRY_RUN,
+    OPT_NGINX_CONF,
+    OPT_NGINX_DUMP,
+    OPT_LIST,
     OPT_VERBOSE = 'v',
     OPT_QUIET = 'q',
     OPT_HELP = 'h',
@@ -93,6 +100,8 @@ static const struct cli_option cli_options[] = {
      "the local nginx's port for what the CA fetches on port 80 (default 80)"},
     {"no-preflight", OPT_NO_PREFLIGHT, no_argument, NULL, CMD_GLOBAL,
      "do not fetch each token from the local nginx before the CA is asked"},
+    {"nginx-conf", OPT_NGINX_CONF, required_argument, "FILE", CMD_GLOBAL,
+     "nginx's main configuration file (default " NACME_DEFAULT_NGINX_CONF ")"},
     {"config", OPT_CONFIG, required_argument, "FILE", CMD_GLOBAL,
      "configuration file (default " NACME_DEFAULT_CONFIG ")"},
     {"json", OPT_JSON, no_argument, NULL, CMD_GLOBAL, "print the result as JSON on stdout"},
@@ -102,21 +111,25 @@ static const struct cli_option cli_options[] = {
     {"version", OPT_VERSION, no_argument, NULL, CMD_GLOBAL, "print the version"},
     {"domain", OPT_DOMAIN, required_argument, "NAME", CMD_ISSUE,
      "a DNS name for the certificate (repeat for more)"},
-    {"cert-name", OPT_CERT_NAME, required_argument, "NAME", CMD_ISSUE | CMD_REVOKE,
-     "name of the lineage under live/ (issue: default the first domain)"},
+    {"cert-name", OPT_CERT_NAME, required_argument, "NAME", CMD_ISSUE | CMD_RENEW | CMD_REVOKE,
+     "name of the lineage under live/ (issue: default the first domain; renew: only this one)"},
     {"key-type", OPT_KEY_TYPE, required_argument, "TYPE", CMD_ISSUE,
      "certificate key: ec256 (default), ec384, rsa2048, rsa3072, rsa4096"},
-    {"force", OPT_FORCE, no_argument, NULL, CMD_ISSUE,
-     "replace a certificate even when it is not due for renewal"},
-    {"timeout", OPT_TIMEOUT, required_argument, "SECONDS", CMD_ISSUE,
+    {"force", OPT_FORCE, no_argument, NULL, CMD_ISSUE | CMD_RENEW,
+     "replace a certificate even when it is not due for renewal (renew: and despite backoff)"},
+    {"timeout", OPT_TIMEOUT, required_argument, "SECONDS", CMD_ISSUE | CMD_RENEW,
      "give up waiting for validation and issuance after this long (default 300)"},
     {"reload", OPT_RELOAD, no_argument, NULL, CMD_ISSUE | CMD_ACCOUNT_ROLLOVER,
      "test nginx, make the new certificates live, reload nginx once and check it serves them "
      "(rollover: test and reload for the rewritten snippet)"},
     {"separate", OPT_SEPARATE, no_argument, NULL, CMD_ISSUE,
      "one certificate per name instead of one for all names"},
-    {"parallel", OPT_PARALLEL, required_argument, "N", CMD_ISSUE,
-     "orders in flight at once with --separate (default 10, at most 100)"},
+    {"parallel", OPT_PARALLEL, required_argument, "N", CMD_ISSUE | CMD_RENEW,
+     "orders in flight at once with --separate or renew (default 10, at most 100)"},
+    {"dry-run", OPT_DRY_RUN, no_argument, NULL, CMD_RENEW,
+     "renew every selected certificate (Let's Encrypt's at its staging CA), install nothing"},
+    {"no-reload", OPT_NO_RELOAD, no_argument, NULL, CMD_RENEW,
+     "make renewed certificates live without testing or reloading nginx"},
     {"stateless", OPT_STATELESS, no_argument, NULL, CMD_NGINX_SETUP,
      "answer challenges from the account key's thumbprint in nginx itself, with no files"},
     {"reason", OPT_REASON, required_argument, "REASON", CMD_REVOKE,
@@ -127,6 +140,12 @@ static const struct cli_option cli_options[] = {
      "then remove the lineage: live/NAME and archive/NAME (asks first)"},
     {"yes", OPT_YES, no_argument, NULL, CMD_ACCOUNT_DEACTIVATE | CMD_REVOKE,
      "do not ask for confirmation (needed when there is no terminal)"},
+    {"list", OPT_LIST, no_argument, NULL, CMD_NGINX_SETUP,
+     "list the sites of nginx's configuration that nacme can certify, and the names it cannot; "
+     "writes nothing"},
+    {"nginx-dump", OPT_NGINX_DUMP, required_argument, "FILE", CMD_NGINX_SETUP,
+     "with --list: read the output of `nginx -T` from FILE (- for standard input) instead of "
+     "nginx's files"},
 };
 #define CLI_NOPTIONS (sizeof(cli_options) / sizeof(cli_options[0]))
 
@@ -144,8 +163,12 @@ static const struct cli_command cli_commands[] = {
      "-d NAME [-d NAME ...] [--cert-name NAME | --separate [--parallel N]] [--key-type TYPE] "
      "[--force] [--reload]",
      "obtain a certificate for one or more names over http-01", cmd_issue},
-    {"nginx-setup", CMD_NGINX_SETUP, "[--stateless]",
-     "write nginx snippets for http-01 and each certificate, and say where to include them",
+    {"renew", CMD_RENEW, "[--cert-name NAME] [--force] [--dry-run] [--no-reload]",
+     "renew every certificate that is due (ARI or lifetime), then test and reload nginx once",
+     cmd_renew},
+    {"nginx-setup", CMD_NGINX_SETUP, "[--stateless] | --list [--nginx-dump FILE]",
+     "write nginx snippets for http-01 and each certificate, and say where to include them; "
+     "or, with --list, list the sites nginx serves",
      cmd_nginx_setup},
     {"account show", CMD_ACCOUNT_SHOW, "",
      "show the CA's account: URL, contacts, status, key type and thumbprint", cmd_account_show},
@@ -353,6 +376,11 @@ static enum nacme_err apply_option(struct cli_state *st, int id, const char *v)
     case OPT_REASON: st->reason = v; return NACME_OK;
     case OPT_CERT_KEY: st->cert_key = v; return NACME_OK;
     case OPT_DELETE: st->delete_lineage = true; return NACME_OK;
+    case OPT_NO_RELOAD: st->no_reload = true; return NACME_OK;
+    case OPT_DRY_RUN: st->dry_run = true; return NACME_OK;
+    case OPT_NGINX_CONF: return set_string(st, &c->nginx_conf, v);
+    case OPT_NGINX_DUMP: st->nginx_dump = v; return NACME_OK;
+    case OPT_LIST: st->list = true; return NACME_OK;
     default: return nacme_fail(st->ctx, NACME_E_USAGE, "unknown option (see nacme --help)");
     }
 }
@@ -447,10 +475,10 @@ static enum nacme_err merge_config(struct cli_state *st, struct nacme_config *cf
     struct nacme_config *c = &st->cl;
     char **from[] = {&c->server,   &c->ca_bundle, &c->state_dir, &c->webroot,
                      &c->email,    &c->key_type,  &c->eab_kid,   &c->eab_hmac_key,
-                     &c->nginx_snippets};
+                     &c->nginx_snippets, &c->nginx_conf};
     char **to[] = {&cfg->server,   &cfg->ca_bundle, &cfg->state_dir, &cfg->webroot,
                    &cfg->email,    &cfg->key_type,  &cfg->eab_kid,   &cfg->eab_hmac_key,
-                   &cfg->nginx_snippets};
+                   &cfg->nginx_snippets, &cfg->nginx_conf};
     enum nacme_err r;
     size_t i;
 
@@ -521,6 +549,26 @@ void cli_deploy_opts(const struct nacme_config *cfg, struct deploy_opts *d)
 
 /* ---- main ------------------------------------------------------------------------------- */
 
+/* The wall clock the commands decide by. NACME_NOW (seconds since the epoch) replaces it so that
+ * tests can move time; it is read here only, and travels down in cli_state. */
+static enum nacme_err read_clock(struct cli_state *st)
+{
+    const char *v = getenv("NACME_NOW");
+    char *end;
+    long long t;
+
+    st->now = time(NULL);
+    if (v == NULL || v[0] == '\0')
+        return NACME_OK;
+    errno = 0;
+    t = strtoll(v, &end, 10);
+    if (*end != '\0' || errno != 0 || t <= 0)
+        return nacme_fail(st->ctx, NACME_E_USAGE,
+                          "NACME_NOW=%s: give the time as seconds since the epoch", v);
+    st->now = (time_t)t;
+    return NACME_OK;
+}
+
 static void cli_state_clear(struct cli_state *st)
 {
     size_t i;
@@ -575,7 +623,7 @@ int cli_main(int argc, char **argv)
             r = nacme_fail(&ctx, NACME_E_USAGE, "no command given");
         goto out;
     }
-    if ((r = merge_config(&st, &cfg)) != NACME_OK)
+    if ((r = merge_config(&st, &cfg)) != NACME_OK || (r = read_clock(&st)) != NACME_OK)
         goto out;
     r = cmd->run(&st, &cfg);
 out:

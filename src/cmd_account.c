@@ -16,6 +16,13 @@
 #include "nginx_ctl.h"
 #include "nginx_snippets.h"
 
+/* The account of --server, with the state directory locked. */
+static enum nacme_err account_open(struct cli_state *st, const struct nacme_config *cfg,
+                                   struct account_session **s)
+{
+    return account_session_open(st->ctx, cfg, config_server_url(cfg->server), true, NULL, s);
+}
+
 /* What `account show` prints, as JSON (NULL on OOM). */
 static json_t *account_json_new(const struct account_session *s,
                                 const struct acme_account_info *a, const char *thumbprint,
@@ -82,8 +89,7 @@ enum nacme_err cmd_account_show(struct cli_state *st, struct nacme_config *cfg)
     struct account_session *s = NULL;
     enum nacme_err r;
 
-    if ((r = account_session_open(st->ctx, cfg, config_server_url(cfg->server), true, &s)) ==
-            NACME_OK &&
+    if ((r = account_open(st, cfg, &s)) == NACME_OK &&
         (r = acme_account_get(s->acme, &a)) == NACME_OK)
         r = account_report(st, s, &a);
     acme_account_info_clear(&a);
@@ -124,8 +130,7 @@ enum nacme_err cmd_account_update(struct cli_state *st, struct nacme_config *cfg
             return nacme_fail(st->ctx, NACME_E_USAGE,
                               "--email %s: not an address for mailto: (and '' only alone)",
                               st->emails[i]);
-    if ((r = account_session_open(st->ctx, cfg, config_server_url(cfg->server), true, &s)) !=
-            NACME_OK ||
+    if ((r = account_open(st, cfg, &s)) != NACME_OK ||
         (r = acme_account_update(s->acme, st->emails, n, &a)) != NACME_OK)
         goto out;
     nacme_info(st->ctx, "%s: contact %s", s->url, n ? "updated" : "removed");
@@ -168,8 +173,7 @@ enum nacme_err cmd_account_rollover(struct cli_state *st, struct nacme_config *c
     bool reloaded = false;
     enum nacme_err r;
 
-    if ((r = account_session_open(st->ctx, cfg, config_server_url(cfg->server), true, &s)) !=
-            NACME_OK ||
+    if ((r = account_open(st, cfg, &s)) != NACME_OK ||
         (r = jwk_thumbprint_new(st->ctx, s->key, &old_tp)) != NACME_OK ||
         (r = account_rollover(st->ctx, s->store, s->acme, s->directory_url, cfg->nginx_snippets,
                               &s->key, &res)) != NACME_OK ||
@@ -216,8 +220,7 @@ enum nacme_err cmd_account_deactivate(struct cli_state *st, struct nacme_config 
         return nacme_fail(st->ctx, NACME_E_USAGE,
                           "account deactivate cannot be undone and needs a confirmation: there "
                           "is no terminal to ask on, so add --yes");
-    if ((r = account_session_open(st->ctx, cfg, config_server_url(cfg->server), true, &s)) !=
-        NACME_OK)
+    if ((r = account_open(st, cfg, &s)) != NACME_OK)
         goto out;
     if ((question = nacme_printf_new("Deactivate the account %s for good (the CA will refuse it "
                                      "from now on)",
@@ -229,8 +232,8 @@ enum nacme_err cmd_account_deactivate(struct cli_state *st, struct nacme_config 
         (r = acme_account_deactivate(s->acme, &a)) != NACME_OK)
         goto out;
     nacme_info(st->ctx,
-               "%s: deactivated; the CA refuses it from now on (to start afresh, remove %s/accounts/ "
-               "for this CA and let nacme issue create a new account)",
+               "%s: deactivated; the CA refuses it from now on (to start afresh, remove "
+               "%s/accounts/ for this CA and let nacme issue create a new account)",
                s->url, cfg->state_dir);
     r = account_report(st, s, &a);
 out:

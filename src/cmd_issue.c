@@ -10,6 +10,7 @@
 #include "issue.h"
 #include "keys.h"
 #include "names.h"
+#include "store.h"
 
 static const char *outcome_name(enum issue_outcome o)
 {
@@ -63,7 +64,7 @@ static void batch_report(struct cli_state *st, const struct nacme_config *cfg,
                          const struct issue_request *reqs, const struct issue_result *res,
                          size_t n, double secs)
 {
-    size_t i, count[3] = {0}, run_failures = 0;
+    size_t i, count[4] = {0}, run_failures = 0;
     json_t *arr;
 
     for (i = 0; i < n; i++) {
@@ -131,10 +132,41 @@ out:
     return r;
 }
 
+static enum nacme_err issue_locked(struct cli_state *st, struct nacme_config *cfg,
+                                   enum nacme_keytype kt);
+
+/* One nacme at a time per state directory: the lock is held until the store is freed. */
+static enum nacme_err lock_state(struct cli_state *st, const struct nacme_config *cfg,
+                                 struct nacme_store **store)
+{
+    enum nacme_err r;
+
+    if ((r = store_open_new(st->ctx, cfg->state_dir, store)) != NACME_OK)
+        return r;
+    return store_lock(st->ctx, *store, (int)cfg->lock_wait);
+}
+
 enum nacme_err cmd_issue(struct cli_state *st, struct nacme_config *cfg)
 {
+    struct nacme_store *store = NULL;
+    enum nacme_keytype kt;
+    enum nacme_err r;
+
+    /* Usage errors first: they need no lock, nor a state directory. */
+    if ((r = check_issue_options(st, cfg, &kt)) != NACME_OK)
+        return r;
+    if ((r = lock_state(st, cfg, &store)) == NACME_OK)
+        r = issue_locked(st, cfg, kt);
+    store_free(store);
+    return r;
+}
+
+static enum nacme_err issue_locked(struct cli_state *st, struct nacme_config *cfg,
+                                   enum nacme_keytype kt)
+{
     struct issue_request req = {.timeout_s = st->timeout_s ? st->timeout_s : 300,
-                                .force = st->force};
+                                .force = st->force,
+                                .key_type = kt};
     struct deploy_opts dopt;
     struct issue_batch_opts opt = {.parallel = 1};
     struct issue_result res;
@@ -142,8 +174,6 @@ enum nacme_err cmd_issue(struct cli_state *st, struct nacme_config *cfg)
     struct tm tm;
     enum nacme_err r;
 
-    if ((r = check_issue_options(st, cfg, &req.key_type)) != NACME_OK)
-        return r;
     if (st->separate)
         return run_issue_batch(st, cfg, req.key_type);
     req.names = (const char *const *)st->domains;

@@ -165,6 +165,7 @@ enum nacme_err cmd_revoke(struct cli_state *st, struct nacme_config *cfg)
     if ((r = revoke_check_options(st, &reason)) != NACME_OK)
         return r;
     if ((r = store_open_new(st->ctx, cfg->state_dir, &store)) != NACME_OK ||
+        (r = store_lock(st->ctx, store, (int)cfg->lock_wait)) != NACME_OK ||
         (r = live_cert_load(st->ctx, store, st->cert_name, &cert)) != NACME_OK ||
         (st->cert_key != NULL &&
          (r = cert_key_load(st->ctx, st->cert_key, cert.x509, &cert_key)) != NACME_OK))
@@ -185,7 +186,7 @@ enum nacme_err cmd_revoke(struct cli_state *st, struct nacme_config *cfg)
         r = nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
         goto out;
     }
-    if ((r = account_session_open(st->ctx, cfg, server, cert_key == NULL, &s)) != NACME_OK)
+    if ((r = account_session_open(st->ctx, cfg, server, cert_key == NULL, store, &s)) != NACME_OK)
         goto out;
     r = acme_certificate_revoke(s->acme, cert.der, cert.len, reason, cert_key);
     if (r == NACME_E_ACME && acme_problem_is(s->acme->problem, "alreadyRevoked")) {

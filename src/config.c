@@ -80,6 +80,28 @@ static int validate_port(cfg_t *cfg, cfg_opt_t *opt)
     return 0;
 }
 
+static int validate_renew_before_days(cfg_t *cfg, cfg_opt_t *opt)
+{
+    long v = cfg_opt_getnint(opt, 0);
+
+    if (v < 1 || v > 365) {
+        cfg_error(cfg, "renew_before_days %ld is not a number of days (1-365)", v);
+        return -1;
+    }
+    return 0;
+}
+
+static int validate_lock_wait(cfg_t *cfg, cfg_opt_t *opt)
+{
+    long v = cfg_opt_getnint(opt, 0);
+
+    if (v < 0 || v > 86400) {
+        cfg_error(cfg, "lock_wait %ld is not a number of seconds (0-86400)", v);
+        return -1;
+    }
+    return 0;
+}
+
 /* Replace *dst with the file's value when the file set one. */
 static int take_string(cfg_t *cfg, const char *key, char **dst)
 {
@@ -109,6 +131,7 @@ enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_ex
         CFG_STR("eab_kid", NULL, CFGF_NODEFAULT),
         CFG_STR("eab_hmac_key", NULL, CFGF_NODEFAULT),
         CFG_STR("nginx_snippet_dir", NULL, CFGF_NODEFAULT),
+        CFG_STR("nginx_conf", NULL, CFGF_NODEFAULT),
         CFG_STR("nginx_test", NULL, CFGF_NODEFAULT),
         CFG_STR("nginx_reload", NULL, CFGF_NODEFAULT),
         CFG_STR("nginx_pid_file", NULL, CFGF_NODEFAULT),
@@ -116,17 +139,24 @@ enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_ex
         CFG_INT("nginx_https_port", 0, CFGF_NODEFAULT),
         CFG_INT("nginx_http_port", 0, CFGF_NODEFAULT),
         CFG_BOOL("preflight", cfg_true, CFGF_NONE),
+        CFG_INT("renew_before_days", 0, CFGF_NODEFAULT),
+        CFG_STR("pre_hook", NULL, CFGF_NODEFAULT),
+        CFG_STR("post_hook", NULL, CFGF_NODEFAULT),
+        CFG_STR("deploy_hook", NULL, CFGF_NODEFAULT),
+        CFG_INT("lock_wait", 0, CFGF_NODEFAULT),
         __CFG_PTR(CTX_OPT, 0, CFGF_NODEFAULT, (void **)(void *)ctx, reject_value, 0),
         CFG_END(),
     };
     static const char *const strings[] = {"server",  "ca_bundle", "state_dir",    "webroot",
                                           "email",   "key_type",  "eab_kid",      "eab_hmac_key",
                                           "nginx_snippet_dir", "nginx_test", "nginx_reload",
-                                          "nginx_pid_file", "nginx_error_log"};
+                                          "nginx_pid_file", "nginx_error_log", "pre_hook",
+                                          "post_hook", "deploy_hook", "nginx_conf"};
     char **dsts[] = {&cfg->server,  &cfg->ca_bundle, &cfg->state_dir,    &cfg->webroot,
                      &cfg->email,   &cfg->key_type,  &cfg->eab_kid,      &cfg->eab_hmac_key,
                      &cfg->nginx_snippets, &cfg->nginx_test_cmd, &cfg->nginx_reload_cmd,
-                     &cfg->nginx_pid_file, &cfg->nginx_error_log};
+                     &cfg->nginx_pid_file, &cfg->nginx_error_log, &cfg->pre_hook,
+                     &cfg->post_hook, &cfg->deploy_hook, &cfg->nginx_conf};
     enum nacme_err r = NACME_OK;
     cfg_t *c = NULL;
     size_t i;
@@ -140,6 +170,8 @@ enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_ex
     cfg_set_validate_func(c, "key_type", validate_key_type);
     cfg_set_validate_func(c, "nginx_https_port", validate_port);
     cfg_set_validate_func(c, "nginx_http_port", validate_port);
+    cfg_set_validate_func(c, "renew_before_days", validate_renew_before_days);
+    cfg_set_validate_func(c, "lock_wait", validate_lock_wait);
     ctx->err = NACME_OK;
     rc = cfg_parse(c, path);
     if (rc == CFG_FILE_ERROR) {
@@ -164,6 +196,12 @@ enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_ex
         cfg->nginx_http_port = cfg_getint(c, "nginx_http_port");
     if (!cfg_getbool(c, "preflight"))
         cfg->preflight_off = true;
+    if (cfg_size(c, "renew_before_days") > 0)
+        cfg->renew_before_days = cfg_getint(c, "renew_before_days");
+    if (cfg_size(c, "lock_wait") > 0) {
+        cfg->lock_wait = cfg_getint(c, "lock_wait");
+        cfg->lock_wait_set = true;
+    }
 out:
     cfg_free(c);
     return r;
@@ -183,6 +221,7 @@ enum nacme_err config_defaults(struct nacme_ctx *ctx, struct nacme_config *cfg)
         default_string(&cfg->webroot, NACME_DEFAULT_WEBROOT) != 0 ||
         default_string(&cfg->key_type, "ec256") != 0 ||
         default_string(&cfg->nginx_snippets, NACME_DEFAULT_NGINX_SNIPPETS) != 0 ||
+        default_string(&cfg->nginx_conf, NACME_DEFAULT_NGINX_CONF) != 0 ||
         default_string(&cfg->nginx_test_cmd, NACME_DEFAULT_NGINX_TEST) != 0 ||
         default_string(&cfg->nginx_reload_cmd, NACME_DEFAULT_NGINX_RELOAD) != 0 ||
         default_string(&cfg->nginx_pid_file, NACME_DEFAULT_NGINX_PID) != 0 ||
@@ -192,6 +231,8 @@ enum nacme_err config_defaults(struct nacme_ctx *ctx, struct nacme_config *cfg)
         cfg->nginx_https_port = 443;
     if (cfg->nginx_http_port == 0)
         cfg->nginx_http_port = 80;
+    if (!cfg->lock_wait_set)
+        cfg->lock_wait = NACME_DEFAULT_LOCK_WAIT;
     return NACME_OK;
 }
 
@@ -205,10 +246,14 @@ void config_clear(struct nacme_config *cfg)
     free(cfg->key_type);
     free(cfg->eab_kid);
     free(cfg->nginx_snippets);
+    free(cfg->nginx_conf);
     free(cfg->nginx_test_cmd);
     free(cfg->nginx_reload_cmd);
     free(cfg->nginx_pid_file);
     free(cfg->nginx_error_log);
+    free(cfg->pre_hook);
+    free(cfg->post_hook);
+    free(cfg->deploy_hook);
     nacme_secret_free(cfg->eab_hmac_key, cfg->eab_hmac_key ? strlen(cfg->eab_hmac_key) : 0);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -475,6 +475,12 @@ static enum nacme_err install(struct issue_job *j, const char *pem, size_t len,
         (r = cert_info_new(j->ctx, chain->cert_pem, &ci)) != NACME_OK ||
         (r = key_to_pem_new(j->ctx, j->cert_key, &key_pem, &key_len)) != NACME_OK)
         goto out;
+    res->not_after = ci->not_after;
+    res->renew_at = renew_moment(ci->not_before, ci->not_after);
+    if (j->req->dry_run) { /* checked like a real one, then dropped */
+        res->outcome = ISSUE_DRY_RUN;
+        goto out;
+    }
     r = store_lineage_load_new(j->ctx, j->store, j->name, &old);
     if (r != NACME_OK && r != NACME_E_NOTFOUND)
         goto out;
@@ -608,6 +614,8 @@ static void job_run(struct issue_run *run, const struct issue_request *req,
     r = job_steps(&j);
     if (r != NACME_OK && strncmp(ctx.errmsg, j.name, strlen(j.name)) != 0)
         nacme_fail_prefix(&ctx, "%s", j.name);
+    if (r != NACME_OK && j.acme != NULL)
+        res->retry_after = j.acme->retry_after;
     if (r != NACME_OK && res->problem_type[0] == '\0' && j.acme != NULL &&
         j.acme->problem != NULL && j.acme->problem->type != NULL)
         snprintf(res->problem_type, sizeof(res->problem_type), "%s", j.acme->problem->type);
@@ -643,7 +651,10 @@ static void result_line(const struct issue_request *req, const struct issue_resu
     gmtime_r(&res->not_after, &tm);
     strftime(until, sizeof(until), "%Y-%m-%d %H:%M UTC", &tm);
     snprintf(buf, size, "%s: %s, valid until %s", name,
-             res->outcome == ISSUE_ISSUED ? "issued" : "unchanged, not due", until);
+             res->outcome == ISSUE_ISSUED    ? "issued"
+             : res->outcome == ISSUE_DRY_RUN ? "issued (dry run: not installed)"
+                                             : "unchanged, not due",
+             until);
 }
 
 /* A worker: take the next request until none is left or the run was interrupted. */
@@ -754,6 +765,8 @@ enum nacme_err issue_batch_run(struct nacme_ctx *ctx, const struct nacme_config 
     enum nacme_err r;
 
     memset(res, 0, n * sizeof(*res));
+    for (i = 0; i < n; i++)
+        res[i].retry_after = -1;
     pthread_mutex_init(&run.lock, NULL);
     pthread_mutex_init(&run.connect_lock, NULL);
     if ((r = store_open_new(ctx, cfg->state_dir, &run.store)) != NACME_OK) {

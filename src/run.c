@@ -17,23 +17,52 @@ extern char **environ;
 #define RUN_OUTPUT_MAX (64 * 1024)
 #define RUN_ARGS_MAX 32
 
-/* Split cmd at blanks into argv (pointers into buf, a copy of cmd). 0, or -1 when it is empty or
- * has too many words. */
-static int split_words(char *buf, char **argv, size_t max)
+/*
+ * Split buf in place into argv (at most max - 1 words, NULL-terminated), the way a person reading
+ * a configuration file expects and no further: blanks separate words; '...' keeps everything
+ * literally; "..." keeps blanks, with \" and \\ decoded; outside quotes a backslash keeps the next
+ * character. No variables, globs or other expansion: who wants a shell writes sh -c '...'.
+ */
+int run_split_words(char *buf, char **argv, size_t max)
 {
+    char *p = buf, *w;
     size_t n = 0;
-    char *p = buf;
+    char quote;
 
-    while (*p) {
+    for (;;) {
         while (*p == ' ' || *p == '\t')
-            *p++ = '\0';
+            p++;
         if (*p == '\0')
             break;
         if (n + 1 >= max)
             return -1;
-        argv[n++] = p;
-        while (*p && *p != ' ' && *p != '\t')
+        argv[n++] = w = p;
+        quote = 0;
+        while (*p != '\0' && (quote || (*p != ' ' && *p != '\t'))) {
+            if (quote == '\'' && *p == '\'') {
+                quote = 0;
+                p++;
+            } else if (quote == '\'') {
+                *w++ = *p++;
+            } else if (*p == '\\' && (quote == 0 ? p[1] != '\0' : (p[1] == '"' || p[1] == '\\'))) {
+                *w++ = p[1];
+                p += 2;
+            } else if (*p == '"') {
+                quote = quote ? 0 : '"';
+                p++;
+            } else if (quote == 0 && *p == '\'') {
+                quote = '\'';
+                p++;
+            } else {
+                *w++ = *p++;
+            }
+        }
+        if (quote)
+            return -1;
+        /* The terminator may overwrite the blank that ended the word: p moves on first. */
+        if (*p != '\0')
             p++;
+        *w = '\0';
     }
     argv[n] = NULL;
     return n > 0 ? 0 : -1;
@@ -116,9 +145,10 @@ enum nacme_err run_command_new(struct nacme_ctx *ctx, const char *cmd, char *con
     *status = -1;
     if ((buf = nacme_strdup_new(cmd)) == NULL)
         return nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
-    if (split_words(buf, argv, RUN_ARGS_MAX) != 0) {
-        r = nacme_fail(ctx, NACME_E_CONFIG, "command \"%s\": give a program and at most %d words",
-                       cmd, RUN_ARGS_MAX - 2);
+    if (run_split_words(buf, argv, RUN_ARGS_MAX) != 0) {
+        r = nacme_fail(ctx, NACME_E_CONFIG,
+                       "command \"%s\": give a program and at most %d words, quotes closed", cmd,
+                       RUN_ARGS_MAX - 2);
         goto out;
     }
     if (pipe2(pipefd, O_CLOEXEC) != 0) {

@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -220,6 +221,9 @@ enum nacme_err store_open_new(struct nacme_ctx *ctx, const char *path, struct na
         goto out;
     }
     st->dirfd = -1;
+    st->lockfd = -1;
+    st->archfd = -1;
+    st->livefd = -1;
     /* "state/" would make O_NOFOLLOW follow a symlink at "state". */
     for (n = strlen(st->path); n > 1 && st->path[n - 1] == '/'; n--)
         st->path[n - 1] = '\0';
@@ -242,7 +246,12 @@ enum nacme_err store_open_new(struct nacme_ctx *ctx, const char *path, struct na
         if ((r = safefile_mkdir_open(ctx, st->dirfd, subdirs[i].name, subdirs[i].mode, &fd,
                                      what)) != NACME_OK)
             goto out;
-        close(fd);
+        if (strcmp(subdirs[i].name, "archive") == 0)
+            st->archfd = fd;
+        else if (strcmp(subdirs[i].name, "live") == 0)
+            st->livefd = fd;
+        else
+            close(fd);
         fd = -1;
     }
     *out = st;
@@ -259,6 +268,9 @@ void store_free(struct nacme_store *st)
 {
     if (st == NULL)
         return;
+    fd_close(st->lockfd);
+    fd_close(st->archfd);
+    fd_close(st->livefd);
     fd_close(st->dirfd);
     free(st->path);
     free(st);
@@ -617,6 +629,7 @@ void store_lineage_free(struct store_lineage *lin)
     for (i = 0; i < lin->ndomains; i++)
         free(lin->domains[i]);
     free(lin->domains);
+    store_renewal_clear(&lin->renewal);
     free(lin);
 }
 
@@ -644,8 +657,7 @@ static enum nacme_err live_version(struct nacme_ctx *ctx, const struct nacme_sto
     char *what = NULL, *prefix = NULL;
     size_t plen;
     ssize_t n;
-    int livefd = -1;
-    enum nacme_err r;
+    enum nacme_err r = NACME_OK;
 
     *version = 0;
     if ((what = store_path_new(st, "live/%s", name)) == NULL ||
@@ -653,9 +665,7 @@ static enum nacme_err live_version(struct nacme_ctx *ctx, const struct nacme_sto
         r = oom(ctx);
         goto out;
     }
-    if ((r = subdir_open(ctx, st, "live", &livefd)) != NACME_OK)
-        goto out;
-    if ((n = readlinkat(livefd, name, target, sizeof(target) - 1)) < 0) {
+    if ((n = readlinkat(st->livefd, name, target, sizeof(target) - 1)) < 0) {
         if (errno == EINVAL)
             r = nacme_fail(ctx, NACME_E_INVALID, "%s is not a symbolic link", what);
         else if (errno != ENOENT)
@@ -671,10 +681,138 @@ static enum nacme_err live_version(struct nacme_ctx *ctx, const struct nacme_sto
         goto out;
     }
 out:
-    fd_close(livefd);
     free(what);
     free(prefix);
     return r;
+}
+
+/* ---- renewal state ------------------------------------------------------------------------ */
+
+void store_renewal_clear(struct store_renewal *rn)
+{
+    free(rn->certid);
+    free(rn->ari_explanation);
+    free(rn->next_source);
+    free(rn->last_error);
+    memset(rn, 0, sizeof(*rn));
+}
+
+/* The time fields of "renewal", in one table for decoding and encoding. */
+static const struct {
+    const char *field;
+    size_t offset;
+} renewal_times[] = {
+    {"not_before", offsetof(struct store_renewal, not_before)},
+    {"not_after", offsetof(struct store_renewal, not_after)},
+    {"ari_start", offsetof(struct store_renewal, ari_start)},
+    {"ari_end", offsetof(struct store_renewal, ari_end)},
+    {"ari_moment", offsetof(struct store_renewal, ari_moment)},
+    {"ari_next_poll", offsetof(struct store_renewal, ari_next_poll)},
+    {"next_renewal", offsetof(struct store_renewal, next_renewal)},
+    {"last_failure", offsetof(struct store_renewal, last_failure)},
+    {"next_attempt", offsetof(struct store_renewal, next_attempt)},
+};
+static const struct {
+    const char *field;
+    size_t offset;
+} renewal_strings[] = {
+    {"certid", offsetof(struct store_renewal, certid)},
+    {"ari_explanation", offsetof(struct store_renewal, ari_explanation)},
+    {"next_source", offsetof(struct store_renewal, next_source)},
+    {"last_error", offsetof(struct store_renewal, last_error)},
+};
+
+static time_t *renewal_time(struct store_renewal *rn, size_t i)
+{
+    return (time_t *)(void *)((char *)rn + renewal_times[i].offset);
+}
+
+static char **renewal_string(struct store_renewal *rn, size_t i)
+{
+    return (char **)(void *)((char *)rn + renewal_strings[i].offset);
+}
+
+/* The optional "renewal" object. It is renew's cache and schedule, not the lineage itself: a
+ * malformed one is dropped (the next run recomputes it) rather than making the lineage unusable. */
+static enum nacme_err renewal_decode(struct nacme_ctx *ctx, json_t *root,
+                                     struct store_renewal *rn, const char *what)
+{
+    json_t *o = json_object_get(root, "renewal"), *v;
+    json_int_t n;
+    size_t i;
+
+    if (o == NULL)
+        return NACME_OK;
+    if (!json_is_object(o))
+        goto bad;
+    for (i = 0; i < sizeof(renewal_times) / sizeof(renewal_times[0]); i++) {
+        if ((v = json_object_get(o, renewal_times[i].field)) == NULL)
+            continue;
+        if (!json_is_integer(v) || (n = json_integer_value(v)) < 0)
+            goto bad;
+        *renewal_time(rn, i) = (time_t)n;
+    }
+    for (i = 0; i < sizeof(renewal_strings) / sizeof(renewal_strings[0]); i++) {
+        if ((v = json_object_get(o, renewal_strings[i].field)) == NULL)
+            continue;
+        if (!json_is_string(v))
+            goto bad;
+        if ((*renewal_string(rn, i) = nacme_strdup_new(json_string_value(v))) == NULL) {
+            store_renewal_clear(rn);
+            return oom(ctx);
+        }
+    }
+    if ((v = json_object_get(o, "cert_version")) != NULL) {
+        if (!json_is_integer(v) || (n = json_integer_value(v)) < 0 || n > STORE_VERSION_MAX)
+            goto bad;
+        rn->cert_version = (int)n;
+    }
+    if ((v = json_object_get(o, "failures")) != NULL) {
+        if (!json_is_integer(v) || (n = json_integer_value(v)) < 0 || n > 1000000)
+            goto bad;
+        rn->failures = (int)n;
+    }
+    if ((v = json_object_get(o, "retry_after")) != NULL) {
+        if (!json_is_integer(v) || (n = json_integer_value(v)) < 0 || n > 100L * 86400)
+            goto bad;
+        rn->retry_after = (long)n;
+    }
+    return NACME_OK;
+bad:
+    nacme_verbose(ctx, "%s: field renewal is malformed; recomputing it", what);
+    store_renewal_clear(rn);
+    return NACME_OK;
+}
+
+/* "renewal" with only the fields that are set, or NULL when none is. */
+static json_t *renewal_encode_new(const struct store_renewal *rn_const)
+{
+    struct store_renewal *rn = (struct store_renewal *)rn_const; /* read only */
+    json_t *o = json_object();
+    size_t i;
+    int bad = 0;
+
+    if (o == NULL)
+        return NULL;
+    for (i = 0; i < sizeof(renewal_times) / sizeof(renewal_times[0]); i++)
+        if (*renewal_time(rn, i) > 0)
+            bad |= json_object_set_new(o, renewal_times[i].field,
+                                       json_integer((json_int_t)*renewal_time(rn, i)));
+    for (i = 0; i < sizeof(renewal_strings) / sizeof(renewal_strings[0]); i++)
+        if (*renewal_string(rn, i) != NULL)
+            bad |= json_object_set_new(o, renewal_strings[i].field,
+                                       json_string(*renewal_string(rn, i)));
+    if (rn->cert_version > 0)
+        bad |= json_object_set_new(o, "cert_version", json_integer(rn->cert_version));
+    if (rn->failures > 0)
+        bad |= json_object_set_new(o, "failures", json_integer(rn->failures));
+    if (rn->retry_after > 0)
+        bad |= json_object_set_new(o, "retry_after", json_integer(rn->retry_after));
+    if (bad || json_object_size(o) == 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }
 
 /* The fields of lineage.json into lin; every type checked, the name against the directory's. */
@@ -730,6 +868,7 @@ static enum nacme_err lineage_decode(struct nacme_ctx *ctx, json_t *root, const 
         goto out;
     }
     lin->version = (int)version;
+    r = renewal_decode(ctx, root, &lin->renewal, what);
 out:
     return r;
 }
@@ -740,7 +879,7 @@ enum nacme_err store_lineage_load_new(struct nacme_ctx *ctx, struct nacme_store 
     struct store_lineage *lin = NULL;
     char *dirpath = NULL, *what = NULL;
     json_t *root = NULL;
-    int archfd = -1, namefd = -1, live = 0;
+    int namefd = -1, live = 0;
     enum nacme_err r;
 
     *out = NULL;
@@ -752,8 +891,7 @@ enum nacme_err store_lineage_load_new(struct nacme_ctx *ctx, struct nacme_store 
         r = oom(ctx);
         goto out;
     }
-    if ((r = subdir_open(ctx, st, "archive", &archfd)) != NACME_OK ||
-        (r = dir_open(ctx, archfd, name, &namefd, dirpath)) != NACME_OK ||
+    if ((r = dir_open(ctx, st->archfd, name, &namefd, dirpath)) != NACME_OK ||
         (r = json_file_load(ctx, namefd, "lineage.json", what, &root)) != NACME_OK ||
         (r = lineage_decode(ctx, root, name, lin, what)) != NACME_OK ||
         (r = live_version(ctx, st, name, &live)) != NACME_OK)
@@ -770,7 +908,6 @@ enum nacme_err store_lineage_load_new(struct nacme_ctx *ctx, struct nacme_store 
     *out = lin;
     lin = NULL;
 out:
-    fd_close(archfd);
     fd_close(namefd);
     json_decref(root);
     store_lineage_free(lin);
@@ -783,7 +920,7 @@ out:
 static enum nacme_err lineage_encode(struct nacme_ctx *ctx, const struct store_lineage *lin,
                                      int version, json_t **out, const char *what)
 {
-    json_t *domains = NULL, *root = NULL;
+    json_t *domains = NULL, *root = NULL, *renewal = NULL;
     size_t i;
     enum nacme_err r = NACME_OK;
 
@@ -804,6 +941,11 @@ static enum nacme_err lineage_encode(struct nacme_ctx *ctx, const struct store_l
                      lin->challenge, "webroot", lin->webroot, "version", (json_int_t)version);
     if (root == NULL) {
         r = nacme_fail(ctx, NACME_E_INVALID, "cannot encode %s: a field is missing", what);
+        goto out;
+    }
+    if ((renewal = renewal_encode_new(&lin->renewal)) != NULL &&
+        json_object_set_new(root, "renewal", renewal) != 0) {
+        r = nacme_fail(ctx, NACME_E_INVALID, "cannot encode %s: field renewal", what);
         goto out;
     }
     *out = root;
@@ -1001,6 +1143,114 @@ out:
     free(livepath);
     free(target);
     return r;
+}
+
+enum nacme_err store_lineage_save(struct nacme_ctx *ctx, struct nacme_store *st,
+                                  const struct store_lineage *lin)
+{
+    char *namepath = NULL, *jsonpath = NULL;
+    json_t *root = NULL;
+    int archfd = -1, namefd = -1;
+    enum nacme_err r;
+
+    if ((r = name_check(ctx, lin->name)) != NACME_OK)
+        goto out;
+    if ((namepath = store_path_new(st, "archive/%s", lin->name)) == NULL ||
+        (jsonpath = store_path_new(st, "archive/%s/lineage.json", lin->name)) == NULL) {
+        r = oom(ctx);
+        goto out;
+    }
+    if ((r = lineage_encode(ctx, lin, lin->version, &root, jsonpath)) != NACME_OK ||
+        (r = subdir_open(ctx, st, "archive", &archfd)) != NACME_OK ||
+        (r = dir_open(ctx, archfd, lin->name, &namefd, namepath)) != NACME_OK)
+        goto out;
+    r = json_file_save(ctx, namefd, "lineage.json", root, jsonpath);
+out:
+    fd_close(namefd);
+    fd_close(archfd);
+    json_decref(root);
+    free(namepath);
+    free(jsonpath);
+    return r;
+}
+
+/* ---- the lock ----------------------------------------------------------------------------- */
+
+#define STORE_LOCK_POLL_MS 100
+
+/* The pid the holder wrote into the lock file, or 0 when it cannot be read. */
+static long lock_holder(int fd)
+{
+    char buf[32];
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    char *end;
+    long pid;
+
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    pid = strtol(buf, &end, 10);
+    return end != buf && pid > 0 ? pid : 0;
+}
+
+enum nacme_err store_lock(struct nacme_ctx *ctx, struct nacme_store *st, int wait_s)
+{
+    char pid[32];
+    char *what = NULL;
+    long waited_ms = 0;
+    int fd = -1, sig, n;
+    enum nacme_err r = NACME_OK;
+
+    if (st->lockfd >= 0)
+        return NACME_OK;
+    if ((what = store_path_new(st, "lock")) == NULL)
+        return oom(ctx);
+    fd = openat(st->dirfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, STORE_MODE_SECRET);
+    if (fd < 0) {
+        r = nacme_fail_errno(ctx, NACME_E_IO, "cannot open %s", what);
+        goto out;
+    }
+    /* Polled rather than a blocking flock: the wait stays bounded and a signal ends it. */
+    while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            r = nacme_fail_errno(ctx, NACME_E_IO, "cannot lock %s", what);
+            goto out;
+        }
+        if (waited_ms == 0 && wait_s > 0)
+            nacme_info(ctx, "another nacme (pid %ld) holds %s; waiting up to %d s", lock_holder(fd),
+                       what, wait_s);
+        if (waited_ms >= (long)wait_s * 1000) {
+            r = nacme_fail(ctx, NACME_E_TIMEOUT,
+                           "%s is held by another nacme (pid %ld); gave up after %d s", what,
+                           lock_holder(fd), wait_s);
+            goto out;
+        }
+        if ((sig = nacme_sleep_ms(STORE_LOCK_POLL_MS)) != 0) {
+            r = nacme_fail(ctx, NACME_E_INTERRUPTED, "interrupted by %s waiting for %s",
+                           strsignal(sig), what);
+            goto out;
+        }
+        waited_ms += STORE_LOCK_POLL_MS;
+    }
+    /* Only a message for the next waiter: losing it costs nothing but the pid in that message. */
+    n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+        nacme_verbose(ctx, "cannot write the pid into %s", what);
+    st->lockfd = fd;
+    fd = -1;
+out:
+    fd_close(fd);
+    free(what);
+    return r;
+}
+
+void store_unlock(struct nacme_store *st)
+{
+    if (st == NULL || st->lockfd < 0)
+        return;
+    /* Closing the only descriptor of the open file releases the flock. */
+    close(st->lockfd);
+    st->lockfd = -1;
 }
 
 void store_lineage_unstage(struct nacme_store *st, const char *name, int version)

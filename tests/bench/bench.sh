@@ -6,12 +6,18 @@
 #                        [--json FILE] [--authz-reuse PCT] [--timeout SEC] [--baseline TOOL]
 #                        [--count-requests] [--batch N [--parallel P]] [--curve LIST]
 #                        [--no-preflight] [--keep]
+#   tests/bench/bench.sh --renew N [--runs R] [--nacme PATH] [--json FILE] [--keep]
 #
 # --batch N: "bring N sites to HTTPS". Run 1 stays a single name (it creates the account); every
 # later run issues N fresh names: nacme in one process (issue --separate), the peers one process
 # per certificate, one after the other, as their users run them; a run's figures are the sums
 # (RSS: the largest process). --curve 1,10,50,...: afterwards, nacme alone issues a batch of each
 # size, to show how the cost per certificate grows with the batch.
+#
+# --renew N: "the renewal timer fires and nothing is due". One certificate is issued, its lineage
+# copied to N lineages with distinct names, one `nacme renew` fills their caches (and learns that
+# the CA has no renewal information), then R timed runs of `nacme -q renew --no-reload` with nothing
+# due: wall time (median, min, max) and the requests Pebble saw during them (must be 0).
 #
 # Every run is its own process with a unique name (bench-TOOL-RUN.example). Each tool starts from
 # an empty state directory, so run 1 also creates the ACME account; later runs reuse it. Run 1
@@ -119,6 +125,8 @@ usage: tests/bench/bench.sh [options]
   --no-preflight     run nacme with --no-preflight (no local fetch of the token before the CA
                      is asked), to see what the check costs
   --keep             keep the work directory (lab, states, logs) and say where it is
+  --renew N          instead of the above: time `nacme renew` over N lineages with nothing due
+                     (--runs R timed runs, default 5); nacme only
 EOF
 }
 
@@ -135,6 +143,7 @@ NO_PREFLIGHT=0
 BATCH=1
 PARALLEL=""
 CURVE=""
+RENEW=""
 # Verbose flags for --count-requests; nacme's HTTP layer logs one line per request at debug level
 # ("METHOD URL -> STATUS (N bytes)", src/http.c).
 NACME_VERBOSE_ARGS=${NACME_VERBOSE_ARGS:--v -v}
@@ -155,12 +164,15 @@ while [ $# -gt 0 ]; do
     --curve) need_arg "$@"; CURVE=${2//,/ }; shift 2 ;;
     --no-preflight) NO_PREFLIGHT=1; shift ;;
     --keep) KEEP=1; shift ;;
+    --renew) need_arg "$@"; RENEW=$2; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "bench: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
     esac
 done
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "bench: --runs wants a positive integer" >&2; exit 2; }
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || { echo "bench: --timeout wants seconds" >&2; exit 2; }
+[ -z "$RENEW" ] || [[ $RENEW =~ ^[1-9][0-9]*$ ]] ||
+    { echo "bench: --renew wants a positive integer" >&2; exit 2; }
 [[ $BATCH =~ ^[1-9][0-9]*$ ]] || { echo "bench: --batch wants a positive integer" >&2; exit 2; }
 [ -z "$PARALLEL" ] || [[ $PARALLEL =~ ^[1-9][0-9]*$ ]] ||
     { echo "bench: --parallel wants a positive integer" >&2; exit 2; }
@@ -422,6 +434,49 @@ w = statistics.median(int(r[1]) for r in rows) / 1e3
 c = statistics.median((float(r[2]) + float(r[3])) * 1e3 for r in rows)
 print(f"{w:.1f} ms wall, {c:.1f} ms CPU")'
 }
+
+# --- --renew N: nothing due over many lineages ----------------------------------------------------
+renew_bench() {
+    local st=$WORK/renew-state i name src=bench-renew.example reqs0 reqs1 t0 t1
+    local -a walls=()
+    local nac=("$NACME" --server "$LAB_ACME_URL" --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$st"
+        --webroot "$LAB_WEBROOT")
+    echo "nacme renew benchmark: $RENEW lineages, nothing due, $RUNS timed run(s)"
+    "${nac[@]}" --agree-tos -q issue -d "$src" || { echo "bench: issue failed" >&2; exit 1; }
+    # Copies of one lineage under distinct names: what renew reads is lineage.json and live/NAME.
+    for ((i = 1; i <= RENEW; i++)); do
+        name=$(printf 'r%05d.example' "$i")
+        cp -a "$st/archive/$src" "$st/archive/$name"
+        sed -i "s/\"$src\"/\"$name\"/g" "$st/archive/$name/lineage.json"
+        ln -s "../archive/$name/1" "$st/live/$name"
+    done
+    "${nac[@]}" -q renew --no-reload || { echo "bench: the first renew failed" >&2; exit 1; }
+    reqs0=$(wc -l <"$LAB/log/pebble.log")
+    for ((i = 1; i <= RUNS; i++)); do
+        t0=$EPOCHREALTIME
+        "${nac[@]}" -q renew --no-reload || { echo "bench: renew run $i failed" >&2; exit 1; }
+        t1=$EPOCHREALTIME
+        walls+=($(((${t1/./} - ${t0/./}))))
+    done
+    reqs1=$(wc -l <"$LAB/log/pebble.log")
+    printf '%s\n' "${walls[@]}" | python3 -c '
+import json, statistics, sys
+n, runs, lines, json_file = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+w = [int(x) / 1000 for x in sys.stdin.read().split()]
+print(f"renew over {n} lineages, nothing due: median {statistics.median(w):.1f} ms, "
+      f"min {min(w):.1f} ms, max {max(w):.1f} ms over {runs} runs; Pebble log lines during "
+      f"the timed runs: {lines}")
+if json_file:
+    with open(json_file, "w") as f:
+        json.dump({"renew": {"lineages": n, "runs": runs, "wall_ms": w,
+                             "median_wall_ms": statistics.median(w), "pebble_log_lines": lines}},
+                  f, indent=2)
+        f.write("\n")' "$RENEW" "$RUNS" "$((reqs1 - reqs0))" "$JSON"
+}
+if [ -n "$RENEW" ]; then
+    renew_bench
+    exit 0
+fi
 
 # --- the run ------------------------------------------------------------------------------------
 echo "nacme benchmark: $RUNS run(s) per tool, one fresh name per run"

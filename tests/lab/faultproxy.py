@@ -25,6 +25,16 @@ Modes:
   delay          sleep --delay seconds, then forward
   drop           close the connection without answering (--forward-first: after forwarding)
 
+Renewal information (RFC 9773), independent of --mode: with --ari-window START,END (seconds from
+the proxy's start, e.g. --ari-window=-7200,-3600 for a window in the past), --ari-status N or --ari-body TEXT, every directory
+JSON gets "renewalInfo": "https://HOST/renewal-info" (HOST from the request) and the proxy answers
+GET /renewal-info/CERTID itself: the window as JSON (with "explanationURL" when --ari-explanation is
+given), or status N with an empty body, or TEXT as application/json; Retry-After: --ari-retry-after
+when given. Without these options a CA's own renewalInfo passes through unchanged.
+
+Every POST whose JWS payload is a JSON object with "replaces" (RFC 9773 newOrder) is logged with
+" replaces=VALUE" appended to its line, whatever the mode.
+
 --port 0: `--listen 127.0.0.1:0` binds a free port; --ready-file gets the actual port (written
 atomically once listening). --log gets one line per request, flushed:
     METHOD PATH STATUS fault=y|n        (STATUS is "-" when nothing was answered)
@@ -32,6 +42,7 @@ SIGTERM/SIGINT: stop at once, exit 0. Standard library only.
 """
 
 import argparse
+import base64
 import http.client
 import http.server
 import json
@@ -53,6 +64,7 @@ HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authenticate",
        "proxy-authorization", "te", "trailer", "trailers", "transfer-encoding", "upgrade",
        "content-length", "expect"}
 
+ARI_PATH = "/renewal-info"
 HANDSHAKE_TIMEOUT = 10.0
 CHUNK = 64 * 1024
 MAX_REQUEST_BODY = 16 * 1024 * 1024
@@ -88,14 +100,32 @@ class RequestLog:
         self.f = open(path, "a", encoding="utf-8") if path else None
         self.lock = threading.Lock()
 
-    def write(self, method, path, status, fault):
+    def write(self, method, path, status, fault, extra=""):
         if self.f is None:
             return
-        line = "%s %s %s fault=%s\n" % (method, path.replace(" ", "%20"), status,
-                                          "y" if fault else "n")
+        line = "%s %s %s fault=%s%s\n" % (method, path.replace(" ", "%20"), status,
+                                            "y" if fault else "n", extra)
         with self.lock:
             self.f.write(line)
             self.f.flush()
+
+
+def replaces_of(body):
+    """The "replaces" of a JWS-signed newOrder payload, or None."""
+    try:
+        jws = json.loads(body.decode("utf-8"))
+        payload = jws["payload"]
+        payload += "=" * (-len(payload) % 4)
+        doc = json.loads(base64.urlsafe_b64decode(payload.encode()).decode("utf-8"))
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, AttributeError):
+        return None
+    if isinstance(doc, dict) and isinstance(doc.get("replaces"), str):
+        return doc["replaces"]
+    return None
+
+
+def rfc3339(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
 def is_json(ctype):
@@ -254,6 +284,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         fwd = [(k, v) for k, v in self.headers.items()
                if k.lower() not in HOP and k.lower() != "accept-encoding"]
 
+        if a.ari and method in ("GET", "HEAD") and path.startswith(ARI_PATH + "/"):
+            self.answer_ari(a, method, path, head)
+            return
+        extra = ""
+        if method == "POST" and body:
+            rep = replaces_of(body)
+            if rep is not None:
+                extra = " replaces=%s" % rep
+        self.extra = extra
+
         # Faults decided before forwarding.
         fault = False
         if a.mode in ("problem", "status", "drop", "delay", "huge-body"):
@@ -306,7 +346,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 prob["instance"] = a.instance
             self.send_all(a.status, None, out, json.dumps(prob, indent=2).encode() + b"\n",
                           head=head)
-            self.server.rlog.write(method, path, a.status, True)
+            self.server.rlog.write(method, path, a.status, True, self.extra)
             return
 
         if fault and a.mode == "huge-body":
@@ -328,8 +368,36 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if head:  # a HEAD answer announces the length a GET would have
             cl = next((v for k, v in hdrs if k.lower() == "content-length"), None)
             length = int(cl) if cl is not None and cl.strip().isdigit() else 0
+        if a.ari and not head and is_json(next((v for k, v in hdrs if k.lower() ==
+                                                "content-type"), "")):
+            doc = parse_json(data)
+            if isinstance(doc, dict) and "newOrder" in doc:
+                doc["renewalInfo"] = "https://%s%s" % (self.headers.get("Host", ""), ARI_PATH)
+                data = json.dumps(doc, indent=2).encode()
         self.send_all(st, reason, hdrs, data, length=length, head=head)
-        self.server.rlog.write(method, path, st, fault)
+        self.server.rlog.write(method, path, st, fault, self.extra)
+
+    def answer_ari(self, a, method, path, head):
+        """The renewal information of --ari-*, answered here."""
+        out = []
+        if a.ari_retry_after is not None:
+            out.append(("Retry-After", a.ari_retry_after))
+        if a.ari_status is not None:
+            self.send_all(a.ari_status, None, out, b"", head=head)
+            self.server.rlog.write(method, path, a.ari_status, True)
+            return
+        if a.ari_body is not None:
+            body = a.ari_body.encode()
+        else:
+            base = self.server.started  # one window for the proxy's life, as a CA would keep it
+            doc = {"suggestedWindow": {"start": rfc3339(base + a.ari_window[0]),
+                                       "end": rfc3339(base + a.ari_window[1])}}
+            if a.ari_explanation:
+                doc["explanationURL"] = a.ari_explanation
+            body = json.dumps(doc).encode()
+        out.append(("Content-Type", "application/json"))
+        self.send_all(200, None, out, body, head=head)
+        self.server.rlog.write(method, path, 200, True)
 
     def rewrite(self, a, method, ctype, data):
         """(new content type or None, new body) if MODE applies to this response, else None."""
@@ -440,6 +508,11 @@ def parse_args(argv):
     p.add_argument("--bad-json-body", default='{"newOrder": ')
     p.add_argument("--forward-first", action="store_true",
                    help="problem/status/drop: forward the request first, then answer the fault")
+    p.add_argument("--ari-window", help="START,END: the suggested window, in seconds from the start")
+    p.add_argument("--ari-status", type=int, help="answer renewalInfo with this status")
+    p.add_argument("--ari-body", help="answer renewalInfo with this body (application/json)")
+    p.add_argument("--ari-explanation", help="explanationURL of the window")
+    p.add_argument("--ari-retry-after", help="Retry-After of renewalInfo answers")
     p.add_argument("--upstream-timeout", type=float, default=30.0)
     p.add_argument("--client-timeout", type=float, default=120.0)
     p.add_argument("-v", "--verbose", action="store_true")
@@ -458,6 +531,16 @@ def parse_args(argv):
             a.subproblems = json.loads(a.subproblems)
         except ValueError as e:
             p.error("--subproblems: not JSON: %s" % e)
+    a.ari = a.ari_window is not None or a.ari_status is not None or a.ari_body is not None
+    if a.ari_window is not None:
+        try:
+            a.ari_window = [int(x) for x in a.ari_window.split(",")]
+            if len(a.ari_window) != 2:
+                raise ValueError
+        except ValueError:
+            p.error("--ari-window: want START,END in seconds from now")
+    elif a.ari:
+        a.ari_window = [0, 3600]
     if a.count is not None and a.count < 0:
         p.error("--count must be >= 0")
     if a.size < 0:
@@ -492,6 +575,7 @@ def main(argv):
     srv.dir_path = a.dir_path
     srv.nonce_path = None
     srv.faults = Faults(a.match, a.count)
+    srv.started = int(time.time())
     srv.rlog = RequestLog(a.log)
 
     def on_signal(signum, frame):

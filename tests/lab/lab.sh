@@ -10,7 +10,9 @@
 #
 # Environment for `start`: LAB_EAB=1 (require external account binding), LAB_NONCEREJECT (percent of
 # good nonces Pebble rejects, default 0), LAB_AUTHZREUSE (percent of authorizations reused,
-# default 50).
+# default 50), LAB_CERT_VALIDITY (seconds certificates are valid; default Pebble's 5 years),
+# LAB_PEBBLE=newer (Debian 13's Pebble 2.6, with ACME Renewal Information, fetched beforehand by
+# tests/lab/pebble-newer.sh; the system's Pebble otherwise).
 set -u -o pipefail
 
 readonly EAB_KID="kid-1"
@@ -219,6 +221,9 @@ write_pebble_config() {
         eab=true
         keys=$(printf ',\n    "externalAccountMACKeys": { "%s": "%s" }' "$EAB_KID" "$EAB_HMAC")
     fi
+    if [ -n "${LAB_CERT_VALIDITY:-}" ]; then
+        keys+=$(printf ',\n    "certificateValidityPeriod": %s' "$LAB_CERT_VALIDITY")
+    fi
     cat >"$DIR/pebble.json" <<EOF
 {
   "pebble": {
@@ -243,7 +248,7 @@ start_pebble() {
             exec env PEBBLE_VA_NOSLEEP=1 \
                 PEBBLE_WFE_NONCEREJECT="${LAB_NONCEREJECT:-0}" \
                 PEBBLE_AUTHZREUSE="${LAB_AUTHZREUSE:-50}" \
-                pebble -config "$DIR/pebble.json" -dnsserver "127.0.0.1:$DNS_PORT"
+                "$PEBBLE_BIN" -config "$DIR/pebble.json" -dnsserver "127.0.0.1:$DNS_PORT"
     ) </dev/null >"$log" 2>&1 &
     pid=$!
     write_pidfile "$pid" "$DIR/run/pebble.pid" || die "pebble exited at once: $(log_tail "$log")"
@@ -341,6 +346,8 @@ write_env() {
         echo "export LAB_NGINX='$NGINX_CMD'"
         echo "export LAB_NONCEREJECT=${LAB_NONCEREJECT:-0}"
         echo "export LAB_AUTHZREUSE=${LAB_AUTHZREUSE:-50}"
+        echo "export LAB_CERT_VALIDITY=${LAB_CERT_VALIDITY:-}"
+        echo "export LAB_PEBBLE=${LAB_PEBBLE:-system}"
         if [ "${LAB_EAB:-0}" = 1 ]; then
             echo "export LAB_EAB=1"
             echo "export LAB_EAB_KID=$EAB_KID"
@@ -362,6 +369,20 @@ cmd_start() {
     local ports
     check_percent LAB_NONCEREJECT "${LAB_NONCEREJECT:-0}"
     check_percent LAB_AUTHZREUSE "${LAB_AUTHZREUSE:-50}"
+    if [ -n "${LAB_CERT_VALIDITY:-}" ] && [[ ! $LAB_CERT_VALIDITY =~ ^[1-9][0-9]{0,9}$ ]]; then
+        echo "lab: LAB_CERT_VALIDITY=$LAB_CERT_VALIDITY: want seconds" >&2
+        exit 1
+    fi
+    case ${LAB_PEBBLE:-system} in
+    system) PEBBLE_BIN=pebble ;;
+    newer)
+        PEBBLE_BIN=$(bash "$(dirname "${BASH_SOURCE[0]}")/pebble-newer.sh" path) || {
+            echo "lab: LAB_PEBBLE=newer: no newer Pebble; run tests/lab/pebble-newer.sh first" >&2
+            exit 1
+        }
+        ;;
+    *) echo "lab: LAB_PEBBLE=$LAB_PEBBLE: want system or newer" >&2; exit 1 ;;
+    esac
     chmod 0755 "$DIR" || die "cannot chmod 0755 $DIR"
     mkdir -p "$DIR/run" "$DIR/log" || die "cannot create $DIR/run and $DIR/log"
 

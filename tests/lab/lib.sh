@@ -1,7 +1,8 @@
 # Sourced by the integration tests (bash, set -u). Starts a lab and prints TAP-like results.
 #
 #   lab_up [VAR=VALUE ...]   start a lab in a new temp dir with those settings (LAB_EAB=1,
-#                            LAB_NONCEREJECT=N, LAB_AUTHZREUSE=N) and source its lab.env; it is
+#                            LAB_NONCEREJECT=N, LAB_AUTHZREUSE=N, LAB_CERT_VALIDITY=SECONDS,
+#                            LAB_PEBBLE=newer) and source its lab.env; it is
 #                            stopped and removed on exit (kept, and named, when NACME_KEEP=1).
 #                            Calling it again replaces the running lab.
 #   lab_down                 stop and remove the lab now (also done on EXIT, INT, TERM)
@@ -61,7 +62,8 @@ lab_up() {
     done
     _lab_cleanup
     # A previous lab's settings must not leak into this one.
-    unset LAB_EAB LAB_NONCEREJECT LAB_AUTHZREUSE LAB_EAB_KID LAB_EAB_HMAC
+    unset LAB_EAB LAB_NONCEREJECT LAB_AUTHZREUSE LAB_EAB_KID LAB_EAB_HMAC LAB_CERT_VALIDITY \
+        LAB_PEBBLE
     _LAB_TMP=$(mktemp -d "${TMPDIR:-/tmp}/nacme-lab.XXXXXX") || {
         echo "Bail out! lab_up: mktemp failed"
         exit 1

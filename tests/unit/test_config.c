@@ -38,7 +38,8 @@ static void test_every_key(void **state)
                             "eab_kid = \"kid-1\"\n"
                             "eab_hmac_key = \"c2VjcmV0\"\n"
                             "nginx_http_port = 8080\n"
-                            "preflight = false\n");
+                            "preflight = false\n"
+                            "nginx_conf = \"/srv/nginx/nginx.conf\"\n");
     struct nacme_config cfg = {0};
     struct nacme_ctx ctx;
 
@@ -56,6 +57,7 @@ static void test_every_key(void **state)
     assert_string_equal(cfg.eab_hmac_key, "c2VjcmV0");
     assert_int_equal(cfg.nginx_http_port, 8080);
     assert_true(cfg.preflight_off);
+    assert_string_equal(cfg.nginx_conf, "/srv/nginx/nginx.conf");
     config_clear(&cfg);
     unlink(path);
     free(path);
@@ -146,6 +148,7 @@ static void test_defaults_fill_only_unset(void **state)
     assert_string_equal(cfg.state_dir, NACME_DEFAULT_STATE_DIR);
     assert_string_equal(cfg.server, NACME_DEFAULT_SERVER);
     assert_string_equal(cfg.key_type, "ec256");
+    assert_string_equal(cfg.nginx_conf, "/etc/nginx/nginx.conf");
     assert_null(cfg.email);
     assert_false(cfg.agree_tos);
     assert_int_equal(cfg.nginx_http_port, 80);

@@ -880,6 +880,108 @@ static void test_symlink_refusals(void **state)
     }
 }
 
+/* ---- renew's record and the lock ------------------------------------------------------------ */
+
+static void test_renewal_roundtrip(void **state)
+{
+    struct fixture *f = *state;
+    struct store_lineage lin;
+    struct store_lineage *got = NULL;
+    char *text;
+
+    open_store(f);
+    lineage_init(&lin, "example.com");
+    install(f, &lin, "one");
+    assert_int_equal(store_lineage_load_new(&f->ctx, f->st, "example.com", &got), NACME_OK);
+    assert_int_equal(got->renewal.cert_version, 0); /* nothing recorded yet */
+    got->renewal.cert_version = 1;
+    got->renewal.not_before = 1800000000;
+    got->renewal.not_after = 1807776000;
+    got->renewal.certid = strdup("aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE");
+    got->renewal.ari_start = 1805000000;
+    got->renewal.ari_end = 1805100000;
+    got->renewal.ari_moment = 1805012345;
+    got->renewal.ari_next_poll = 1800021600;
+    got->renewal.ari_explanation = strdup("https://ca.example/why");
+    got->renewal.next_renewal = 1805012345;
+    got->renewal.next_source = strdup("ari");
+    got->renewal.failures = 2;
+    got->renewal.last_failure = 1805012400;
+    got->renewal.last_error = strdup("HTTP 503 serverInternal: \"down\"");
+    got->renewal.retry_after = 7200;
+    got->renewal.next_attempt = 1805019600;
+    assert_int_equal(store_lineage_save(&f->ctx, f->st, got), NACME_OK);
+    store_lineage_free(got);
+    got = NULL;
+    assert_int_equal(store_lineage_load_new(&f->ctx, f->st, "example.com", &got), NACME_OK);
+    assert_int_equal(got->version, 1);
+    assert_int_equal(got->renewal.cert_version, 1);
+    assert_int_equal(got->renewal.not_before, 1800000000);
+    assert_int_equal(got->renewal.not_after, 1807776000);
+    assert_string_equal(got->renewal.certid, "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE");
+    assert_int_equal(got->renewal.ari_start, 1805000000);
+    assert_int_equal(got->renewal.ari_end, 1805100000);
+    assert_int_equal(got->renewal.ari_moment, 1805012345);
+    assert_int_equal(got->renewal.ari_next_poll, 1800021600);
+    assert_string_equal(got->renewal.ari_explanation, "https://ca.example/why");
+    assert_int_equal(got->renewal.next_renewal, 1805012345);
+    assert_string_equal(got->renewal.next_source, "ari");
+    assert_int_equal(got->renewal.failures, 2);
+    assert_int_equal(got->renewal.last_failure, 1805012400);
+    assert_string_equal(got->renewal.last_error, "HTTP 503 serverInternal: \"down\"");
+    assert_int_equal(got->renewal.retry_after, 7200);
+    assert_int_equal(got->renewal.next_attempt, 1805019600);
+    store_lineage_free(got);
+    got = NULL;
+    /* A new version starts without the record of the old certificate. */
+    install(f, &lin, "two");
+    assert_int_equal(store_lineage_load_new(&f->ctx, f->st, "example.com", &got), NACME_OK);
+    assert_int_equal(got->version, 2);
+    assert_int_equal(got->renewal.failures, 0);
+    assert_null(got->renewal.certid);
+    store_lineage_free(got);
+    /* A malformed record is dropped, not fatal: it is only a cache and a schedule. */
+    text = get_file(f, "state/archive/example.com/lineage.json");
+    assert_non_null(strstr(text, "\"version\": 2"));
+    free(text);
+    put_file(f, "state/archive/example.com/lineage.json",
+             "{\"name\": \"example.com\", \"domains\": [\"example.com\"], \"key_type\": \"ec256\", "
+             "\"server\": \"" CA_URL "\", \"challenge\": \"http-01\", \"webroot\": \"/w\", "
+             "\"version\": 2, \"renewal\": {\"not_after\": \"soon\", \"failures\": 3}}");
+    got = NULL;
+    assert_int_equal(store_lineage_load_new(&f->ctx, f->st, "example.com", &got), NACME_OK);
+    assert_int_equal(got->renewal.not_after, 0);
+    assert_int_equal(got->renewal.failures, 0);
+    store_lineage_free(got);
+}
+
+static void test_lock(void **state)
+{
+    struct fixture *f = *state;
+    struct nacme_store *other = NULL;
+    char want[300], *text;
+
+    open_store(f);
+    assert_int_equal(store_lock(&f->ctx, f->st, 0), NACME_OK);
+    assert_int_equal(mode_of(f, "state/lock"), 0600);
+    text = get_file(f, "state/lock");
+    snprintf(want, sizeof(want), "%ld\n", (long)getpid());
+    assert_string_equal(text, want);
+    free(text);
+    assert_int_equal(store_lock(&f->ctx, f->st, 0), NACME_OK); /* already held: no-op */
+    /* Another open file description of the lock file is another holder, even in one process. */
+    assert_int_equal(store_open_new(&f->ctx, f->state, &other), NACME_OK);
+    assert_int_equal(store_lock(&f->ctx, other, 0), NACME_E_TIMEOUT);
+    snprintf(want, sizeof(want), "%s/lock is held by another nacme (pid %ld); gave up after 0 s",
+             f->state, (long)getpid());
+    assert_string_equal(f->ctx.errmsg, want);
+    store_unlock(f->st);
+    assert_int_equal(store_lock(&f->ctx, other, 0), NACME_OK);
+    store_free(other);
+    /* store_free released it */
+    assert_int_equal(store_lock(&f->ctx, f->st, 0), NACME_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -904,6 +1006,8 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_lineage_refusals, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_symlink_refusals, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_renewal_roundtrip, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_lock, fixture_setup, fixture_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

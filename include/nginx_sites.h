@@ -1,0 +1,47 @@
+/*
+ * nginx_sites.h - the sites of an nginx configuration: every `server` block under `http`, with
+ * the host names nacme can certify over http-01 and the names it cannot (with the reason).
+ * Server blocks that share a name are one site (typically the port 80 and the port 443 block).
+ */
+#ifndef NACME_NGINX_SITES_H
+#define NACME_NGINX_SITES_H
+
+#include <stddef.h>
+
+#include "nacme.h"
+#include "nginx_conf.h"
+
+struct nginx_site {
+    char **names;  /* lower case, valid DNS names; names[0] is the first name of the first block,
+                      the others sorted */
+    size_t nnames;
+    char **files;  /* "path:line" of each of its server blocks, in configuration order */
+    size_t nfiles;
+    char **listen; /* each listen directive's arguments joined by spaces, without repeats;
+                      "*:80" for a block without listen (nginx's default) */
+    size_t nlisten;
+};
+
+struct nginx_skipped {
+    char *name;         /* as written (a ".example.com" shows as "*.example.com") */
+    const char *reason; /* static text */
+    char *file;         /* "path:line" of its server_name (of the server block when it has none) */
+};
+
+struct nginx_sites {
+    struct nginx_site *sites;
+    size_t nsites;
+    struct nginx_skipped *skipped;
+    size_t nskipped;
+};
+
+/* The sites of conf. Only out of memory fails. */
+enum nacme_err nginx_sites_new(struct nacme_ctx *ctx, const struct nginx_conf *conf,
+                               struct nginx_sites **out);
+void nginx_sites_free(struct nginx_sites *s);
+
+/* Why nacme cannot certify this server_name value over http-01, or NULL when it can (then the
+ * lower-cased name is what a certificate would hold). Exposed for tests. */
+const char *nginx_name_skip_reason(const char *lowered);
+
+#endif
