@@ -215,6 +215,23 @@ status_ "userActionRequired on account show: exit 1" 1 proxy_nacme account show
 t_check "names both URLs" 'printf "%s" "$O" | grep -F "$TOS" | grep -qF "https://ca.example/agree-2"'
 proxy_down
 
+# ---- one nacme at a time per state directory --------------------------------------------------
+echo "lock_wait = 0" >"$LAB_DIR/impatient.conf"
+# flock(1) holds the lock itself (-o: not its sleep), so stopping both ids frees it at once.
+flock -o "$S/lock" sleep 30 &
+holder=$!
+for _ in $(seq 50); do flock -n "$S/lock" true || break; sleep 0.05; done
+for cmd in "account show" "account update --email x@example.com" "account rollover" \
+    "account deactivate --yes"; do
+    # shellcheck disable=SC2086
+    status_ "$cmd waits for the state dir's lock (lock_wait 0: gives up): exit 1" 1 \
+        lab_nacme --config "$LAB_DIR/impatient.conf" $cmd
+    t_check "names the lock" 'printf "%s" "$O" | grep -q "^nacme: $S/lock is held by another nacme"'
+done
+kill "$holder" $(pgrep -P "$holder") 2>/dev/null
+wait "$holder" 2>/dev/null
+t_check "the lock is free again" flock -n "$S/lock" true
+
 # ---- deactivate -------------------------------------------------------------------------------
 status_ "deactivate with no terminal and no --yes: usage error" 2 lab_nacme account deactivate
 t_check "says to add --yes" 'printf "%s" "$O" | grep -q "add --yes"'

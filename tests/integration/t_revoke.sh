@@ -80,6 +80,19 @@ t_check "it asked, naming the lineage" 'printf "%s" "$O" | grep -q "Revoke certi
 t_check "nothing was revoked or deleted" \
     '[ "$(pebble_status "$SER_r3" | jq -r .Status)" = Valid ] && [ -d "$S/archive/r3.example" ]'
 
+echo "lock_wait = 0" >"$LAB_DIR/impatient.conf"
+# flock(1) holds the lock itself (-o: not its sleep), so stopping both ids frees it at once.
+flock -o "$S/lock" sleep 30 &
+holder=$!
+for _ in $(seq 50); do flock -n "$S/lock" true || break; sleep 0.05; done
+status_ "revoke waits for the state dir's lock (lock_wait 0: gives up): exit 1" 1 \
+    lab_nacme --config "$LAB_DIR/impatient.conf" revoke --cert-name r3.example --delete --yes
+t_check "names the lock, and nothing was revoked or deleted" \
+    'printf "%s" "$O" | grep -q "^nacme: $S/lock is held by another nacme" && [ "$(pebble_status "$SER_r3" | jq -r .Status)" = Valid ] && [ -d "$S/archive/r3.example" ]'
+kill "$holder" $(pgrep -P "$holder") 2>/dev/null
+wait "$holder" 2>/dev/null
+t_check "the lock is free again" flock -n "$S/lock" true
+
 # ---- --delete ---------------------------------------------------------------------------------
 status_ "--delete on a terminal answered yes" 0 on_tty yes "$NACME" --server "$LAB_ACME_URL" \
     --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$S" revoke --cert-name r3.example --delete
