@@ -85,6 +85,46 @@ struct acme_account_opts {
 enum nacme_err acme_account_ensure(struct acme_client *c, EVP_PKEY *key,
                                    const struct acme_account_opts *o, char **url);
 
+/* An account object as the CA answers it (RFC 8555 §7.1.2). */
+struct acme_account_info {
+    char *status;    /* valid, deactivated, revoked */
+    char **contact;  /* as the CA lists them ("mailto:..."), ncontact of them */
+    size_t ncontact;
+    bool tos_agreed; /* termsOfServiceAgreed, when tos_known */
+    bool tos_known;
+    char *orders;    /* the orders list URL, or NULL */
+};
+void acme_account_info_clear(struct acme_account_info *a);
+/* POST-as-GET on the account URL (c->kid). */
+enum nacme_err acme_account_get(struct acme_client *c, struct acme_account_info *out);
+/* Replace the contacts with mailto:EMAIL for each of n emails (n 0: no contact at all). */
+enum nacme_err acme_account_update(struct acme_client *c, const char *const *emails, size_t n,
+                                   struct acme_account_info *out);
+/* status "deactivated": the CA refuses the account for good afterwards. */
+enum nacme_err acme_account_deactivate(struct acme_client *c, struct acme_account_info *out);
+/* newAccount with onlyReturnExisting for key: on success c signs with key and the URL found;
+ * NACME_E_NOTFOUND when the CA knows no account for key (accountDoesNotExist). Never creates. */
+enum nacme_err acme_account_find(struct acme_client *c, EVP_PKEY *key, char **url);
+/* keyChange (RFC 8555 §7.3.5) from c's account key to new_key; on success c signs with new_key
+ * (borrowed, like the old one) and c->thumbprint is new_key's. */
+enum nacme_err acme_account_key_change(struct acme_client *c, EVP_PKEY *new_key);
+/* The inner JWS of a keyChange: {"account", "oldKey"} signed by new_key with its jwk and url,
+ * no nonce. Exposed for tests. */
+enum nacme_err acme_key_change_inner_new(struct nacme_ctx *ctx, EVP_PKEY *old_key,
+                                         EVP_PKEY *new_key, const char *account_url,
+                                         const char *key_change_url, char **out);
+
+/* RFC 5280 reason codes for the names nacme offers (unspecified 0, keyCompromise 1, superseded 4,
+ * cessationOfOperation 5); -1 for any other name. */
+int acme_revocation_reason_parse(const char *name);
+/* The name of one of those codes, or NULL. */
+const char *acme_revocation_reason_name(int code);
+/* revokeCert for the DER certificate; reason < 0 sends none. Signed by the account, or, when
+ * cert_key is not NULL, by the certificate's key with its jwk. A certificate the CA has revoked
+ * before fails with c->problem alreadyRevoked. */
+enum nacme_err acme_certificate_revoke(struct acme_client *c, const unsigned char *der,
+                                       size_t len, int reason, EVP_PKEY *cert_key);
+
 struct acme_order {
     char *url;
     char *status; /* pending, ready, processing, valid, invalid */

@@ -38,6 +38,13 @@ struct cli_state {
     time_t now; /* the wall clock for decisions: time(NULL), or NACME_NOW for tests */
     /* nginx-setup */
     bool stateless;
+    /* account, revoke */
+    const char **emails; /* every --email, in order (the strings are argv's) */
+    size_t nemails;
+    bool yes;             /* --yes: no confirmation asked */
+    const char *reason;   /* revoke --reason */
+    const char *cert_key; /* revoke --cert-key */
+    bool delete_lineage;  /* revoke --delete */
     bool list;              /* --list: show the sites of nginx's configuration */
     const char *nginx_dump; /* --nginx-dump: read `nginx -T` output instead of the files */
     bool install;           /* --install: edit nginx's files */
@@ -46,6 +53,11 @@ struct cli_state {
 /* The commands, one per cmd_NAME.c. */
 enum nacme_err cmd_issue(struct cli_state *st, struct nacme_config *cfg);
 enum nacme_err cmd_nginx_setup(struct cli_state *st, struct nacme_config *cfg);
+enum nacme_err cmd_account_show(struct cli_state *st, struct nacme_config *cfg);
+enum nacme_err cmd_account_update(struct cli_state *st, struct nacme_config *cfg);
+enum nacme_err cmd_account_rollover(struct cli_state *st, struct nacme_config *cfg);
+enum nacme_err cmd_account_deactivate(struct cli_state *st, struct nacme_config *cfg);
+enum nacme_err cmd_revoke(struct cli_state *st, struct nacme_config *cfg);
 enum nacme_err cmd_renew(struct cli_state *st, struct nacme_config *cfg);
 enum nacme_err cmd_list(struct cli_state *st, struct nacme_config *cfg);
 
@@ -56,6 +68,10 @@ enum nacme_err cli_metrics_after(struct cli_state *st, const struct nacme_config
 
 /* Print o compactly on one stdout line and release it (NULL prints nothing). */
 void cli_json_print(json_t *o);
+/* Ask "QUESTION? Type yes to go on:" on the terminal; NACME_OK with --yes or a "yes" answer.
+ * Without --yes and without a terminal on stdin: NACME_E_USAGE saying to add --yes; any other
+ * answer: NACME_E_INTERRUPTED, nothing done. */
+enum nacme_err cli_confirm(struct cli_state *st, const char *question);
 /* How deploy_run reaches the local nginx, from the configuration. */
 void cli_deploy_opts(const struct nacme_config *cfg, struct deploy_opts *d);
 

@@ -23,7 +23,8 @@ enum nacme_err jwk_thumbprint_new(struct nacme_ctx *ctx, EVP_PKEY *key, char **o
 
 /* Sign payload (a JSON text, or "" for POST-as-GET) for url with nonce. With kid NULL the
  * protected header carries the jwk (newAccount, revocation by certificate key); with kid it
- * carries the account URL. *out is the compact JSON text of {protected, payload, signature}. */
+ * carries the account URL. nonce NULL leaves it out (the inner JWS of a keyChange). *out is the
+ * compact JSON text of {protected, payload, signature}. */
 enum nacme_err jws_sign_new(struct nacme_ctx *ctx, EVP_PKEY *key, const char *kid,
                             const char *nonce, const char *url, const char *payload, char **out);
 

@@ -13,6 +13,8 @@
 #include "nacme.h"
 
 #define NGINX_CHALLENGE_SNIPPET "nacme-acme-challenge.conf"
+/* Text only the stateless challenge snippet holds (account rollover rewrites that one). */
+#define NGINX_STATELESS_MARK "nacme nginx-setup --stateless"
 
 /* The http-01 snippet: served from webroot, or, when thumbprint is not NULL, answered by nginx
  * itself as TOKEN.THUMBPRINT for any base64url token (RFC 8555 §8.3 key authorization). */
@@ -27,5 +29,9 @@ char *nginx_snippet_ssl_file_new(const char *name);
  * exactly text: *changed says whether it was written. dir is made (0755) when missing. */
 enum nacme_err nginx_snippet_write(struct nacme_ctx *ctx, const char *dir, const char *file,
                                    const char *text, bool *changed);
+
+/* Whether dir holds the stateless challenge snippet (false when dir or the file is missing). */
+enum nacme_err nginx_snippet_challenge_is_stateless(struct nacme_ctx *ctx, const char *dir,
+                                                    bool *stateless);
 
 #endif

@@ -19,6 +19,7 @@ struct acme_problem {
     long status; /* the HTTP status, or the document's "status" when embedded in a challenge */
     char *type;  /* NULL when the body was not a problem document */
     char *detail;
+    char *instance; /* RFC 7807 "instance": where a person acts (userActionRequired), or NULL */
     struct acme_subproblem *sub;
     size_t nsub;
 };

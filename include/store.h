@@ -54,6 +54,19 @@ enum nacme_err store_account_save(struct nacme_ctx *ctx, struct nacme_store *st,
                                   const char *directory_url, const char *key_pem, size_t key_len,
                                   const char *url);
 
+/* Account key rollover (RFC 8555 §7.3.5) in a store where a crash at any point leaves a key the CA
+ * accepts: the new key is written as account.key.new (0600) before the CA hears of it; once the CA
+ * has answered (or, after a crash, once a lookup tells which key it knows), settle either renames
+ * it over account.key (take_new) or removes it. The account URL does not change. load:
+ * NACME_E_NOTFOUND when no rollover is pending. */
+enum nacme_err store_account_key_pending_save(struct nacme_ctx *ctx, struct nacme_store *st,
+                                              const char *directory_url, const char *key_pem,
+                                              size_t key_len);
+enum nacme_err store_account_key_pending_load_new(struct nacme_ctx *ctx, struct nacme_store *st,
+                                                  const char *directory_url, char **key_pem,
+                                                  size_t *key_len);
+enum nacme_err store_account_key_pending_settle(struct nacme_ctx *ctx, struct nacme_store *st,
+                                                const char *directory_url, bool take_new);
 /*
  * What renew keeps between runs, in lineage.json's optional "renewal" object (absent after a new
  * version is installed: everything below describes one certificate). Times are seconds since the
@@ -144,6 +157,11 @@ enum nacme_err store_live_remove(struct nacme_ctx *ctx, struct nacme_store *st, 
 /* Remove a staged version that never went live (best effort: what stays is never reused). */
 void store_lineage_unstage(struct nacme_store *st, const char *name, int version);
 
+/* Remove live/NAME (only when it is a symbolic link) and then archive/NAME with everything in it,
+ * never following a symbolic link (one found inside is removed as a link). NACME_E_NOTFOUND when
+ * neither exists. */
+enum nacme_err store_lineage_remove(struct nacme_ctx *ctx, struct nacme_store *st,
+                                    const char *name);
 /* Rewrite lineage.json with lin as it is (same version, nothing switched): how renew records its
  * state. lineage.json goes through safefile_write like every other file. */
 enum nacme_err store_lineage_save(struct nacme_ctx *ctx, struct nacme_store *st,

@@ -339,6 +339,25 @@ static enum nacme_err hold_wait(struct acme_client *c, const char *url)
     return NACME_OK;
 }
 
+/* RFC 8555 §7.3.3: new terms are for a person to read and agree to at the problem's instance URL;
+ * nacme never agrees on anyone's behalf, so it names both URLs and stops. */
+static enum nacme_err user_action_required(struct acme_client *c, const char *url,
+                                           const char *line)
+{
+    char tos[300], instance[300];
+
+    nacme_sanitize(tos, sizeof(tos),
+                   c->dir.terms_of_service ? c->dir.terms_of_service : "(the directory names none)",
+                   sizeof(tos) - 1);
+    nacme_sanitize(instance, sizeof(instance),
+                   c->problem->instance ? c->problem->instance : "(the CA gave no instance URL)",
+                   sizeof(instance) - 1);
+    return nacme_fail(c->ctx, NACME_E_ACME,
+                      "%s: %s; the CA needs you to act, probably on changed terms of service: "
+                      "read %s, then agree at %s (nacme never agrees on your behalf)",
+                      url, line, tos, instance);
+}
+
 static enum nacme_err report_problem(struct acme_client *c, const char *url,
                                      struct http_response *resp)
 {
@@ -349,17 +368,21 @@ static enum nacme_err report_problem(struct acme_client *c, const char *url,
     if (c->problem == NULL)
         return nacme_fail(c->ctx, NACME_E_NOMEM, "out of memory");
     acme_problem_format(c->problem, line, sizeof(line));
+    if (acme_problem_is(c->problem, "userActionRequired"))
+        return user_action_required(c, url, line);
     return nacme_fail(c->ctx, NACME_E_ACME, "%s: %s", url, line);
 }
 
-/* One signed POST with the given nonce (consumed). */
-static enum nacme_err post_once(struct acme_client *c, const char *url, const char *payload,
-                                const char *accept, char *nonce, struct http_response *resp)
+/* One POST signed by key (with kid, or with its jwk when kid is NULL) with the given nonce
+ * (consumed). */
+static enum nacme_err post_once(struct acme_client *c, EVP_PKEY *key, const char *kid,
+                                const char *url, const char *payload, const char *accept,
+                                char *nonce, struct http_response *resp)
 {
     char *jws = NULL;
     enum nacme_err r;
 
-    r = jws_sign_new(c->ctx, c->account_key, c->kid, nonce, url, payload, &jws);
+    r = jws_sign_new(c->ctx, key, kid, nonce, url, payload, &jws);
     free(nonce); /* a nonce is good for one request, whatever happens to it */
     if (r != NACME_OK)
         return r;
@@ -399,8 +422,10 @@ static bool post_again(struct acme_client *c, struct http_response *resp, int *b
     return (*holds)++ < ACME_HOLD_RETRIES;
 }
 
-enum nacme_err acme_post(struct acme_client *c, const char *url, const char *payload,
-                         const char *accept, struct http_response *resp)
+/* acme_post with any signer: the account (key, kid) or a certificate's key (key, NULL). */
+static enum nacme_err post_signed(struct acme_client *c, EVP_PKEY *key, const char *kid,
+                                  const char *url, const char *payload, const char *accept,
+                                  struct http_response *resp)
 {
     char *nonce = NULL;
     enum nacme_err r;
@@ -412,7 +437,7 @@ enum nacme_err acme_post(struct acme_client *c, const char *url, const char *pay
         if (nonce == NULL && (nonce = nonce_take(c)) == NULL &&
             (r = fetch_nonce(c, &nonce)) != NACME_OK)
             break;
-        r = post_once(c, url, payload, accept, nonce, resp);
+        r = post_once(c, key, kid, url, payload, accept, nonce, resp);
         nonce = NULL;
         if (r != NACME_OK)
             break;
@@ -432,6 +457,12 @@ enum nacme_err acme_post(struct acme_client *c, const char *url, const char *pay
     if (resp->nonce != NULL)
         nonce_put(c, resp);
     return r;
+}
+
+enum nacme_err acme_post(struct acme_client *c, const char *url, const char *payload,
+                         const char *accept, struct http_response *resp)
+{
+    return post_signed(c, c->account_key, c->kid, url, payload, accept, resp);
 }
 
 /* ---- account ---------------------------------------------------------------------------- */
@@ -564,6 +595,274 @@ out:
         free(*url);
         *url = NULL;
     }
+    return r;
+}
+
+/* ---- account management (RFC 8555 §7.3.2, §7.3.5, §7.3.6) ------------------------------- */
+
+void acme_account_info_clear(struct acme_account_info *a)
+{
+    size_t i;
+
+    free(a->status);
+    for (i = 0; i < a->ncontact; i++)
+        free(a->contact[i]);
+    free(a->contact);
+    free(a->orders);
+    memset(a, 0, sizeof(*a));
+}
+
+static bool account_status_known(const char *s)
+{
+    return strcmp(s, "valid") == 0 || strcmp(s, "deactivated") == 0 || strcmp(s, "revoked") == 0;
+}
+
+#define ACME_MAX_CONTACTS 20
+
+static enum nacme_err account_parse(struct nacme_ctx *ctx, const char *url, json_t *obj,
+                                    struct acme_account_info *a)
+{
+    const char *status = NULL;
+    json_t *contact = json_object_get(obj, "contact"), *e, *tos;
+    size_t i;
+
+    if (json_unpack(obj, "{s:s}", "status", &status) != 0 || !account_status_known(status))
+        return nacme_fail(ctx, NACME_E_PROTO, "%s: account without a known status", url);
+    if (contact != NULL && !json_is_null(contact) &&
+        (!json_is_array(contact) || json_array_size(contact) > ACME_MAX_CONTACTS))
+        return nacme_fail(ctx, NACME_E_PROTO, "%s: account contact is not a short array", url);
+    if ((a->status = nacme_strdup_new(status)) == NULL ||
+        (json_array_size(contact) > 0 &&
+         (a->contact = calloc(json_array_size(contact), sizeof(*a->contact))) == NULL))
+        return nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
+    json_array_foreach(contact, i, e) {
+        if (!json_is_string(e))
+            return nacme_fail(ctx, NACME_E_PROTO, "%s: an account contact is not a string", url);
+        if ((a->contact[a->ncontact++] = nacme_strdup_new(json_string_value(e))) == NULL)
+            return nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
+    }
+    tos = json_object_get(obj, "termsOfServiceAgreed");
+    a->tos_agreed = json_is_true(tos);
+    a->tos_known = json_is_boolean(tos);
+    if (opt_string(obj, "orders", &a->orders) != 0)
+        return nacme_fail(ctx, NACME_E_PROTO, "%s: account orders URL is not a string", url);
+    return NACME_OK;
+}
+
+/* POST payload to the account URL and parse the account object it answers with. */
+static enum nacme_err account_exchange(struct acme_client *c, const char *payload,
+                                       struct acme_account_info *out)
+{
+    struct http_response resp = {.retry_after = -1};
+    json_t *obj = NULL;
+    enum nacme_err r;
+
+    memset(out, 0, sizeof(*out));
+    if (c->kid == NULL)
+        return nacme_fail(c->ctx, NACME_E_INVALID, "no ACME account is set up for %s",
+                          c->directory_url);
+    if ((r = acme_post(c, c->kid, payload, NULL, &resp)) != NACME_OK ||
+        (r = body_json_new(c->ctx, c->kid, &resp, &obj)) != NACME_OK ||
+        (r = account_parse(c->ctx, c->kid, obj, out)) != NACME_OK)
+        goto out;
+out:
+    if (r != NACME_OK)
+        acme_account_info_clear(out);
+    http_response_clear(&resp);
+    json_decref(obj);
+    return r;
+}
+
+enum nacme_err acme_account_get(struct acme_client *c, struct acme_account_info *out)
+{
+    return account_exchange(c, "", out);
+}
+
+enum nacme_err acme_account_update(struct acme_client *c, const char *const *emails, size_t n,
+                                   struct acme_account_info *out)
+{
+    json_t *p = NULL, *contact = json_array();
+    char *payload = NULL, *mailto;
+    enum nacme_err r = NACME_E_NOMEM;
+    size_t i;
+
+    memset(out, 0, sizeof(*out));
+    if (contact == NULL)
+        goto out;
+    for (i = 0; i < n; i++) {
+        if ((mailto = nacme_printf_new("mailto:%s", emails[i])) == NULL)
+            goto out;
+        if (json_array_append_new(contact, json_string(mailto)) != 0) {
+            free(mailto);
+            goto out;
+        }
+        free(mailto);
+    }
+    /* An empty array removes every contact (RFC 8555 §7.3.2 replaces the whole field). */
+    if ((p = json_pack("{s:O}", "contact", contact)) == NULL ||
+        (payload = json_dumps(p, JSON_COMPACT)) == NULL)
+        goto out;
+    r = account_exchange(c, payload, out);
+out:
+    if (r == NACME_E_NOMEM)
+        nacme_fail(c->ctx, r, "out of memory building an account update");
+    json_decref(contact);
+    json_decref(p);
+    free(payload);
+    return r;
+}
+
+enum nacme_err acme_account_deactivate(struct acme_client *c, struct acme_account_info *out)
+{
+    return account_exchange(c, "{\"status\":\"deactivated\"}", out);
+}
+
+enum nacme_err acme_account_find(struct acme_client *c, EVP_PKEY *key, char **url)
+{
+    char *payload = NULL;
+    enum nacme_err r;
+
+    *url = NULL;
+    c->account_key = key;
+    free(c->kid);
+    c->kid = NULL;
+    free(c->thumbprint);
+    if ((r = jwk_thumbprint_new(c->ctx, key, &c->thumbprint)) != NACME_OK)
+        return r;
+    if ((payload = json_dumps_new_bool("onlyReturnExisting", true)) == NULL)
+        return nacme_fail(c->ctx, NACME_E_NOMEM, "out of memory");
+    r = account_post(c, payload, url);
+    free(payload);
+    if (r != NACME_OK) {
+        if (acme_problem_is(c->problem, "accountDoesNotExist"))
+            r = c->ctx->err = NACME_E_NOTFOUND;
+        return r;
+    }
+    if ((c->kid = nacme_strdup_new(*url)) == NULL) {
+        free(*url);
+        *url = NULL;
+        return nacme_fail(c->ctx, NACME_E_NOMEM, "out of memory");
+    }
+    return NACME_OK;
+}
+
+enum nacme_err acme_key_change_inner_new(struct nacme_ctx *ctx, EVP_PKEY *old_key,
+                                         EVP_PKEY *new_key, const char *account_url,
+                                         const char *key_change_url, char **out)
+{
+    json_t *old_jwk = NULL, *p = NULL;
+    char *payload = NULL;
+    enum nacme_err r;
+
+    *out = NULL;
+    if ((r = jwk_new(ctx, old_key, &old_jwk)) != NACME_OK)
+        goto out;
+    if ((p = json_pack("{s:s, s:O}", "account", account_url, "oldKey", old_jwk)) == NULL ||
+        (payload = json_dumps(p, JSON_COMPACT)) == NULL) {
+        r = nacme_fail(ctx, NACME_E_NOMEM, "out of memory building keyChange");
+        goto out;
+    }
+    /* Signed by the new key, with its jwk, the same url as the outer JWS and no nonce. */
+    r = jws_sign_new(ctx, new_key, NULL, NULL, key_change_url, payload, out);
+out:
+    json_decref(old_jwk);
+    json_decref(p);
+    free(payload);
+    return r;
+}
+
+enum nacme_err acme_account_key_change(struct acme_client *c, EVP_PKEY *new_key)
+{
+    struct http_response resp = {.retry_after = -1};
+    char *inner = NULL, *thumbprint = NULL;
+    enum nacme_err r;
+
+    if (c->dir.key_change == NULL)
+        return nacme_fail(c->ctx, NACME_E_PROTO, "%s offers no keyChange", c->directory_url);
+    if (c->kid == NULL || c->account_key == NULL)
+        return nacme_fail(c->ctx, NACME_E_INVALID, "no ACME account is set up for %s",
+                          c->directory_url);
+    if ((r = jwk_thumbprint_new(c->ctx, new_key, &thumbprint)) != NACME_OK ||
+        (r = acme_key_change_inner_new(c->ctx, c->account_key, new_key, c->kid,
+                                       c->dir.key_change, &inner)) != NACME_OK)
+        goto out;
+    if ((r = acme_post(c, c->dir.key_change, inner, NULL, &resp)) != NACME_OK)
+        goto out;
+    c->account_key = new_key;
+    free(c->thumbprint);
+    c->thumbprint = thumbprint;
+    thumbprint = NULL;
+out:
+    http_response_clear(&resp);
+    free(inner);
+    free(thumbprint);
+    return r;
+}
+
+/* ---- revocation (RFC 8555 §7.6) --------------------------------------------------------- */
+
+/* The RFC 5280 CRLReason codes that ACME subscribers may ask for. */
+static const struct {
+    const char *name;
+    int code;
+} revocation_reasons[] = {
+    {"unspecified", 0},
+    {"keyCompromise", 1},
+    {"superseded", 4},
+    {"cessationOfOperation", 5},
+};
+
+int acme_revocation_reason_parse(const char *name)
+{
+    size_t i;
+
+    for (i = 0; name != NULL && i < sizeof(revocation_reasons) / sizeof(revocation_reasons[0]);
+         i++)
+        if (strcmp(name, revocation_reasons[i].name) == 0)
+            return revocation_reasons[i].code;
+    return -1;
+}
+
+const char *acme_revocation_reason_name(int code)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(revocation_reasons) / sizeof(revocation_reasons[0]); i++)
+        if (revocation_reasons[i].code == code)
+            return revocation_reasons[i].name;
+    return NULL;
+}
+
+enum nacme_err acme_certificate_revoke(struct acme_client *c, const unsigned char *der,
+                                       size_t len, int reason, EVP_PKEY *cert_key)
+{
+    struct http_response resp = {.retry_after = -1};
+    json_t *p = NULL;
+    char *cert64 = NULL, *payload = NULL;
+    enum nacme_err r = NACME_E_NOMEM;
+
+    if (c->dir.revoke_cert == NULL)
+        return nacme_fail(c->ctx, NACME_E_PROTO, "%s offers no revokeCert", c->directory_url);
+    if (cert_key == NULL && c->kid == NULL)
+        return nacme_fail(c->ctx, NACME_E_INVALID, "no ACME account is set up for %s",
+                          c->directory_url);
+    if ((cert64 = b64url_encode_new(der, len)) == NULL ||
+        (p = json_pack("{s:s}", "certificate", cert64)) == NULL ||
+        (reason >= 0 && json_object_set_new(p, "reason", json_integer(reason)) != 0) ||
+        (payload = json_dumps(p, JSON_COMPACT)) == NULL) {
+        nacme_fail(c->ctx, r, "out of memory building revokeCert");
+        goto out;
+    }
+    /* By the certificate's own key the JWS carries its jwk; by the account, the kid. */
+    if (cert_key != NULL)
+        r = post_signed(c, cert_key, NULL, c->dir.revoke_cert, payload, NULL, &resp);
+    else
+        r = acme_post(c, c->dir.revoke_cert, payload, NULL, &resp);
+out:
+    http_response_clear(&resp);
+    json_decref(p);
+    free(cert64);
+    free(payload);
     return r;
 }
 

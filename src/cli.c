@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "cli_cmd.h"
@@ -20,6 +21,12 @@ enum cli_cmd_bit {
     CMD_GLOBAL = 0, /* valid before and after every command */
     CMD_ISSUE = 1 << 0,
     CMD_NGINX_SETUP = 1 << 1,
+    /* accounts and revocation (high bits, apart from the other commands) */
+    CMD_ACCOUNT_SHOW = 1 << 16,
+    CMD_ACCOUNT_UPDATE = 1 << 17,
+    CMD_ACCOUNT_ROLLOVER = 1 << 18,
+    CMD_ACCOUNT_DEACTIVATE = 1 << 19,
+    CMD_REVOKE = 1 << 20,
     CMD_RENEW = 1 << 2,
     CMD_LIST = 1 << 3,
 };
@@ -47,6 +54,10 @@ enum cli_opt_id {
     OPT_RELOAD,
     OPT_HTTP_PORT,
     OPT_NO_PREFLIGHT,
+    OPT_YES,
+    OPT_REASON,
+    OPT_CERT_KEY,
+    OPT_DELETE,
     OPT_NO_RELOAD,
     OPT_DRY_RUN,
     OPT_NGINX_CONF,
@@ -106,7 +117,8 @@ static const struct cli_option cli_options[] = {
     {"version", OPT_VERSION, no_argument, NULL, CMD_GLOBAL, "print the version"},
     {"domain", OPT_DOMAIN, required_argument, "NAME", CMD_ISSUE,
      "a DNS name for the certificate (repeat for more)"},
-    {"cert-name", OPT_CERT_NAME, required_argument, "NAME", CMD_ISSUE | CMD_RENEW | CMD_LIST,
+    {"cert-name", OPT_CERT_NAME, required_argument, "NAME",
+     CMD_ISSUE | CMD_RENEW | CMD_LIST | CMD_REVOKE,
      "name of the lineage under live/ (issue: default the first domain; else only this one)"},
     {"key-type", OPT_KEY_TYPE, required_argument, "TYPE", CMD_ISSUE,
      "certificate key: ec256 (default), ec384, rsa2048, rsa3072, rsa4096"},
@@ -114,9 +126,10 @@ static const struct cli_option cli_options[] = {
      "replace a certificate even when it is not due for renewal (renew: and despite backoff)"},
     {"timeout", OPT_TIMEOUT, required_argument, "SECONDS", CMD_ISSUE | CMD_RENEW,
      "give up waiting for validation and issuance after this long (default 300)"},
-    {"reload", OPT_RELOAD, no_argument, NULL, CMD_ISSUE | CMD_NGINX_SETUP,
+    {"reload", OPT_RELOAD, no_argument, NULL, CMD_ISSUE | CMD_NGINX_SETUP | CMD_ACCOUNT_ROLLOVER,
      "test nginx, make the new certificates live, reload nginx once and check it serves them "
-     "(nginx-setup --install: reload nginx after a successful edit and test)"},
+     "(nginx-setup --install: reload nginx after a successful edit and test; account rollover: "
+     "test and reload for the rewritten snippet)"},
     {"nginx", OPT_NGINX, no_argument, NULL, CMD_ISSUE,
      "one certificate per site of nginx's configuration (see nginx-setup --list), named after "
      "the site's first name"},
@@ -130,6 +143,14 @@ static const struct cli_option cli_options[] = {
      "make renewed certificates live without testing or reloading nginx"},
     {"stateless", OPT_STATELESS, no_argument, NULL, CMD_NGINX_SETUP,
      "answer challenges from the account key's thumbprint in nginx itself, with no files"},
+    {"reason", OPT_REASON, required_argument, "REASON", CMD_REVOKE,
+     "unspecified, keyCompromise, superseded or cessationOfOperation (default: none sent)"},
+    {"cert-key", OPT_CERT_KEY, required_argument, "FILE", CMD_REVOKE,
+     "sign the revocation with the certificate's own key instead of the account's"},
+    {"delete", OPT_DELETE, no_argument, NULL, CMD_REVOKE,
+     "then remove the lineage: live/NAME and archive/NAME (asks first)"},
+    {"yes", OPT_YES, no_argument, NULL, CMD_ACCOUNT_DEACTIVATE | CMD_REVOKE,
+     "do not ask for confirmation (needed when there is no terminal)"},
     {"list", OPT_LIST, no_argument, NULL, CMD_NGINX_SETUP,
      "list the sites of nginx's configuration that nacme can certify, and the names it cannot; "
      "writes nothing"},
@@ -168,6 +189,18 @@ static const struct cli_command cli_commands[] = {
      "write nginx snippets for http-01 and each certificate, and say where to include them "
      "(--install: include them); or, with --list, list the sites nginx serves",
      cmd_nginx_setup},
+    {"account show", CMD_ACCOUNT_SHOW, "",
+     "show the CA's account: URL, contacts, status, key type and thumbprint", cmd_account_show},
+    {"account update", CMD_ACCOUNT_UPDATE, "--email ADDR [--email ADDR ...] | --email ''",
+     "replace the account's contact addresses ('' removes them all)", cmd_account_update},
+    {"account rollover", CMD_ACCOUNT_ROLLOVER, "[--reload]",
+     "replace the account key (keyChange) and the stateless snippet's thumbprint",
+     cmd_account_rollover},
+    {"account deactivate", CMD_ACCOUNT_DEACTIVATE, "[--yes]",
+     "deactivate the account at the CA for good (asks first)", cmd_account_deactivate},
+    {"revoke", CMD_REVOKE,
+     "--cert-name NAME [--reason REASON] [--cert-key FILE] [--delete [--yes]]",
+     "revoke a certificate, signed by the account or by the certificate's key", cmd_revoke},
 };
 #define CLI_NCOMMANDS (sizeof(cli_commands) / sizeof(cli_commands[0]))
 
@@ -220,8 +253,9 @@ static void print_help(FILE *f, const struct cli_command *cmd)
     size_t i;
 
     if (cmd != NULL) {
-        fprintf(f, "Usage: nacme [OPTIONS] %s %s\n\n%c%s.\n\nOptions of %s:\n", cmd->name,
-                cmd->args, cmd->summary[0] - 32, cmd->summary + 1, cmd->name);
+        fprintf(f, "Usage: nacme [OPTIONS] %s%s%s\n\n%c%s.\n\nOptions of %s:\n", cmd->name,
+                cmd->args[0] ? " " : "", cmd->args, cmd->summary[0] - 32, cmd->summary + 1,
+                cmd->name);
         print_options(f, cmd->bit);
         fprintf(f, "\nGlobal options:\n");
         print_options(f, CMD_GLOBAL);
@@ -237,6 +271,32 @@ static void print_help(FILE *f, const struct cli_command *cmd)
     fprintf(f, "\nSettings come from " NACME_DEFAULT_CONFIG " (see nacme.conf(5)); the command "
                "line wins.\nRun 'nacme COMMAND --help' for a command's options.\n"
                "Exit status: 0 success, 1 failure, 2 usage or configuration error.\n");
+}
+
+/* "nacme account --help": every command of the group with the options of all of them. */
+static void print_group_help(FILE *f, const char *group)
+{
+    size_t i, glen = strlen(group);
+    unsigned bits = 0;
+    bool first = true;
+
+    for (i = 0; i < CLI_NCOMMANDS; i++) {
+        const struct cli_command *c = &cli_commands[i];
+        if (strncmp(c->name, group, glen) != 0 || c->name[glen] != ' ')
+            continue;
+        fprintf(f, "%s nacme [OPTIONS] %s%s%s\n", first ? "Usage:" : "      ", c->name,
+                c->args[0] ? " " : "", c->args);
+        bits |= c->bit;
+        first = false;
+    }
+    fprintf(f, "\n");
+    for (i = 0; i < CLI_NCOMMANDS; i++)
+        if (strncmp(cli_commands[i].name, group, glen) == 0 && cli_commands[i].name[glen] == ' ')
+            fprintf(f, "  %-28s %s\n", cli_commands[i].name, cli_commands[i].summary);
+    fprintf(f, "\nOptions of %s:\n", group);
+    print_options(f, bits);
+    fprintf(f, "\nGlobal options:\n");
+    print_options(f, CMD_GLOBAL);
 }
 
 /* ---- parsing ---------------------------------------------------------------------------- */
@@ -283,6 +343,18 @@ static enum nacme_err add_domain(struct cli_state *st, const char *v)
     return NACME_OK;
 }
 
+/* --email: the last one is the account's contact at creation; account update takes them all. */
+static enum nacme_err add_email(struct cli_state *st, const char *v)
+{
+    const char **e = realloc(st->emails, (st->nemails + 1) * sizeof(*e));
+
+    if (e == NULL)
+        return nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
+    st->emails = e;
+    e[st->nemails++] = v;
+    return set_string(st, &st->cl.email, v);
+}
+
 /* A whole number in [min, max] for --NAME, or a usage error naming the option and the range. */
 static enum nacme_err parse_int(struct cli_state *st, const char *name, const char *v, long min,
                                 long max, int *out)
@@ -319,7 +391,7 @@ static enum nacme_err apply_option(struct cli_state *st, int id, const char *v)
     case OPT_CA_BUNDLE: return set_string(st, &c->ca_bundle, v);
     case OPT_STATE_DIR: return set_string(st, &c->state_dir, v);
     case OPT_WEBROOT: return set_string(st, &c->webroot, v);
-    case OPT_EMAIL: return set_string(st, &c->email, v);
+    case OPT_EMAIL: return add_email(st, v);
     case OPT_EAB_KID: return set_string(st, &c->eab_kid, v);
     case OPT_EAB_HMAC_KEY: return set_string(st, &c->eab_hmac_key, v);
     case OPT_KEY_TYPE: return set_string(st, &c->key_type, v);
@@ -341,6 +413,10 @@ static enum nacme_err apply_option(struct cli_state *st, int id, const char *v)
     case OPT_RELOAD: st->reload = true; return NACME_OK;
     case OPT_HTTP_PORT: return parse_port(st, "http-port", v, &c->nginx_http_port);
     case OPT_NO_PREFLIGHT: c->preflight_off = true; return NACME_OK;
+    case OPT_YES: st->yes = true; return NACME_OK;
+    case OPT_REASON: st->reason = v; return NACME_OK;
+    case OPT_CERT_KEY: st->cert_key = v; return NACME_OK;
+    case OPT_DELETE: st->delete_lineage = true; return NACME_OK;
     case OPT_NO_RELOAD: st->no_reload = true; return NACME_OK;
     case OPT_DRY_RUN: st->dry_run = true; return NACME_OK;
     case OPT_NGINX_CONF: return set_string(st, &c->nginx_conf, v);
@@ -379,14 +455,62 @@ static enum nacme_err parse_options(struct cli_state *st, int argc, char **argv,
     return NACME_OK;
 }
 
-static const struct cli_command *find_command(const char *name)
+/*
+ * The command at argv[i]: a one-word row ("issue"), or a two-word row ("account show") whose
+ * second word is argv[i + 1]. *words is how many words it took. When argv[i] is only the first
+ * word of two-word rows, NULL with *group set to it.
+ */
+static const struct cli_command *find_command(int argc, char **argv, int i, int *words,
+                                              const char **group)
 {
-    size_t i;
+    size_t k, len;
+    const char *sp;
 
-    for (i = 0; i < CLI_NCOMMANDS; i++)
-        if (strcmp(cli_commands[i].name, name) == 0)
-            return &cli_commands[i];
+    *group = NULL;
+    for (k = 0; k < CLI_NCOMMANDS; k++) {
+        const char *name = cli_commands[k].name;
+        if ((sp = strchr(name, ' ')) == NULL) {
+            if (strcmp(name, argv[i]) == 0) {
+                *words = 1;
+                return &cli_commands[k];
+            }
+            continue;
+        }
+        len = (size_t)(sp - name);
+        if (strncmp(name, argv[i], len) != 0 || argv[i][len] != '\0')
+            continue;
+        *group = name;
+        if (i + 1 < argc && strcmp(sp + 1, argv[i + 1]) == 0) {
+            *words = 2;
+            return &cli_commands[k];
+        }
+    }
+    if (*group != NULL)
+        *group = argv[i];
     return NULL;
+}
+
+/* "account" alone, or "account --help", or "account frob". */
+static enum nacme_err group_only(struct cli_state *st, int argc, char **argv, const char *group)
+{
+    const char *next = optind + 1 < argc ? argv[optind + 1] : NULL;
+    size_t i, glen = strlen(group), off = 0;
+    char subs[256] = "";
+
+    if (st->help || (next != NULL && (strcmp(next, "--help") == 0 || strcmp(next, "-h") == 0))) {
+        print_group_help(stdout, group);
+        return NACME_OK;
+    }
+    for (i = 0; i < CLI_NCOMMANDS; i++)
+        if (strncmp(cli_commands[i].name, group, glen) == 0 && cli_commands[i].name[glen] == ' ')
+            off += (size_t)snprintf(subs + off, off < sizeof(subs) ? sizeof(subs) - off : 0,
+                                    "%s%s", off ? ", " : "", cli_commands[i].name + glen + 1);
+    if (next == NULL)
+        return nacme_fail(st->ctx, NACME_E_USAGE, "%s: give one of %s (see nacme %s --help)",
+                          group, subs, group);
+    return nacme_fail(st->ctx, NACME_E_USAGE,
+                      "%s: unknown subcommand \"%s\"; give one of %s (see nacme %s --help)", group,
+                      next, subs, group);
 }
 
 /* Command line over file over defaults. */
@@ -434,6 +558,25 @@ void cli_json_print(json_t *o)
     json_decref(o);
 }
 
+enum nacme_err cli_confirm(struct cli_state *st, const char *question)
+{
+    char line[16];
+
+    if (st->yes)
+        return NACME_OK;
+    if (!isatty(STDIN_FILENO))
+        return nacme_fail(st->ctx, NACME_E_USAGE,
+                          "%s: this needs a confirmation; there is no terminal to ask on, so add "
+                          "--yes",
+                          question);
+    fprintf(stderr, "%s? Type yes to go on: ", question);
+    fflush(stderr);
+    if (fgets(line, sizeof(line), stdin) == NULL || strcmp(line, "yes\n") != 0)
+        return nacme_fail(st->ctx, NACME_E_INTERRUPTED, "%s: not confirmed; nothing was done",
+                          question);
+    return NACME_OK;
+}
+
 /* --reload: how deploy_run reaches nginx. */
 void cli_deploy_opts(const struct nacme_config *cfg, struct deploy_opts *d)
 {
@@ -477,6 +620,7 @@ static void cli_state_clear(struct cli_state *st)
     for (i = 0; i < st->ndomains; i++)
         free(st->domains[i]);
     free(st->domains);
+    free(st->emails);
     config_clear(&st->cl);
 }
 
@@ -486,7 +630,9 @@ int cli_main(int argc, char **argv)
     struct cli_state st = {0};
     struct nacme_config cfg = {0};
     const struct cli_command *cmd = NULL;
+    const char *group = NULL;
     enum nacme_err r;
+    int words = 1;
 
     nacme_ctx_init(&ctx);
     nacme_signals_block();
@@ -494,12 +640,15 @@ int cli_main(int argc, char **argv)
     if ((r = parse_options(&st, argc, argv, NULL)) != NACME_OK)
         goto out;
     if (optind < argc && !st.help && !st.version) {
-        if ((cmd = find_command(argv[optind])) == NULL) {
-            r = nacme_fail(&ctx, NACME_E_USAGE, "unknown command \"%s\" (see nacme --help)",
-                           argv[optind]);
+        if ((cmd = find_command(argc, argv, optind, &words, &group)) == NULL) {
+            if (group != NULL)
+                r = group_only(&st, argc, argv, group);
+            else
+                r = nacme_fail(&ctx, NACME_E_USAGE, "unknown command \"%s\" (see nacme --help)",
+                               argv[optind]);
             goto out;
         }
-        optind++;
+        optind += words;
         if ((r = parse_options(&st, argc, argv, cmd)) != NACME_OK)
             goto out;
         if (optind < argc) {

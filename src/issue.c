@@ -183,6 +183,7 @@ static enum nacme_err account_setup(struct issue_run *run)
         .eab_kid = run->cfg->eab_kid,
         .eab_hmac = run->cfg->eab_hmac_key,
     };
+    struct account_rollover_result settled;
     char *known = NULL, *url = NULL;
     enum nacme_err r;
 
@@ -190,6 +191,12 @@ static enum nacme_err account_setup(struct issue_run *run)
                                   &known, &o.key_is_new)) != NACME_OK)
         goto out;
     o.known_url = known;
+    /* A rollover a crash interrupted is settled before the key signs anything. */
+    if (!o.key_is_new &&
+        (r = account_rollover_settle(run->ctx, run->store, run->acme, run->server_url,
+                                     run->cfg->nginx_snippets, &run->account_key, &settled)) !=
+            NACME_OK)
+        goto out;
     if ((r = acme_account_ensure(run->acme, run->account_key, &o, &url)) != NACME_OK)
         goto out;
     if (known == NULL || strcmp(known, url) != 0) {

@@ -282,11 +282,12 @@ enum nacme_err jws_sign_new(struct nacme_ctx *ctx, EVP_PKEY *key, const char *ki
     if (kid == NULL && (r = jwk_new(ctx, key, &jwk)) != NACME_OK)
         goto out;
     r = NACME_E_NOMEM;
+    /* s* leaves the nonce out when NULL: keyChange's inner JWS has none (RFC 8555 §7.3.5). */
     if (kid != NULL)
-        header = json_pack("{s:s, s:s, s:s, s:s}", "alg", alg, "kid", kid, "nonce", nonce, "url",
+        header = json_pack("{s:s, s:s, s:s*, s:s}", "alg", alg, "kid", kid, "nonce", nonce, "url",
                            url);
     else
-        header = json_pack("{s:s, s:O, s:s, s:s}", "alg", alg, "jwk", jwk, "nonce", nonce, "url",
+        header = json_pack("{s:s, s:O, s:s*, s:s}", "alg", alg, "jwk", jwk, "nonce", nonce, "url",
                            url);
     if (header == NULL)
         goto out;

@@ -58,6 +58,7 @@ struct acme_problem *acme_problem_from_json_new(json_t *obj)
         return NULL;
     p->type = json_string_dup_new(obj, "type");
     p->detail = json_string_dup_new(obj, "detail");
+    p->instance = json_string_dup_new(obj, "instance");
     if (json_is_integer(st = json_object_get(obj, "status")))
         p->status = (long)json_integer_value(st);
     if (parse_subproblems(p, json_object_get(obj, "subproblems")) != 0) {
@@ -101,6 +102,7 @@ void acme_problem_free(struct acme_problem *p)
     free(p->sub);
     free(p->type);
     free(p->detail);
+    free(p->instance);
     free(p);
 }
 

@@ -519,6 +519,87 @@ out:
     return r;
 }
 
+/* Rollover: the new key waits as account.key.new until the CA has taken it (store.h). */
+#define STORE_ACCOUNT_KEY "account.key"
+#define STORE_ACCOUNT_KEY_NEW "account.key.new"
+
+enum nacme_err store_account_key_pending_save(struct nacme_ctx *ctx, struct nacme_store *st,
+                                              const char *directory_url, const char *key_pem,
+                                              size_t key_len)
+{
+    char *dirpath = NULL, *path = NULL;
+    int fd = -1;
+    enum nacme_err r;
+
+    if ((r = account_dir_open(ctx, st, directory_url, false, &fd, &dirpath)) != NACME_OK)
+        goto out;
+    if ((path = nacme_printf_new("%s/" STORE_ACCOUNT_KEY_NEW, dirpath)) == NULL) {
+        r = oom(ctx);
+        goto out;
+    }
+    r = safefile_write(ctx, fd, STORE_ACCOUNT_KEY_NEW, key_pem, key_len, STORE_MODE_SECRET, path);
+out:
+    fd_close(fd);
+    free(dirpath);
+    free(path);
+    return r;
+}
+
+enum nacme_err store_account_key_pending_load_new(struct nacme_ctx *ctx, struct nacme_store *st,
+                                                  const char *directory_url, char **key_pem,
+                                                  size_t *key_len)
+{
+    char *dirpath = NULL, *path = NULL;
+    int fd = -1;
+    enum nacme_err r;
+
+    *key_pem = NULL;
+    *key_len = 0;
+    if ((r = account_dir_open(ctx, st, directory_url, false, &fd, &dirpath)) != NACME_OK)
+        goto out;
+    if ((path = nacme_printf_new("%s/" STORE_ACCOUNT_KEY_NEW, dirpath)) == NULL) {
+        r = oom(ctx);
+        goto out;
+    }
+    r = safefile_read_new(ctx, fd, STORE_ACCOUNT_KEY_NEW, STORE_FILE_MAX, key_pem, key_len, path);
+out:
+    fd_close(fd);
+    free(dirpath);
+    free(path);
+    return r;
+}
+
+enum nacme_err store_account_key_pending_settle(struct nacme_ctx *ctx, struct nacme_store *st,
+                                                const char *directory_url, bool take_new)
+{
+    char *dirpath = NULL, *path = NULL;
+    int fd = -1, rc;
+    enum nacme_err r;
+
+    if ((r = account_dir_open(ctx, st, directory_url, false, &fd, &dirpath)) != NACME_OK)
+        goto out;
+    if ((path = nacme_printf_new("%s/" STORE_ACCOUNT_KEY_NEW, dirpath)) == NULL) {
+        r = oom(ctx);
+        goto out;
+    }
+    /* One rename: account.key is the old key or the new one, never neither. */
+    if (take_new)
+        rc = renameat(fd, STORE_ACCOUNT_KEY_NEW, fd, STORE_ACCOUNT_KEY);
+    else
+        rc = unlinkat(fd, STORE_ACCOUNT_KEY_NEW, 0);
+    if (rc != 0) {
+        r = nacme_fail_errno(ctx, NACME_E_IO, "cannot %s %s", take_new ? "rename" : "remove",
+                             path);
+        goto out;
+    }
+    r = safefile_fsync_dir(ctx, fd, dirpath);
+out:
+    fd_close(fd);
+    free(dirpath);
+    free(path);
+    return r;
+}
+
 /* ---- lineages ----------------------------------------------------------------------------- */
 
 static const struct {
@@ -1344,5 +1425,105 @@ enum nacme_err store_version_mtime(struct nacme_ctx *ctx, struct nacme_store *st
     else
         *mtime = sb.st_mtime;
     free(rel);
+    return r;
+}
+
+/* Remove dirfd/name and everything below it without following any symbolic link: a link inside is
+ * removed as a link. depth bounds the recursion (archive/NAME/N/file is 2 deep). */
+static enum nacme_err tree_remove(struct nacme_ctx *ctx, int dirfd, const char *name,
+                                  const char *what, int depth)
+{
+    struct dirent *de;
+    struct stat sb;
+    DIR *d = NULL;
+    int fd;
+    enum nacme_err r = NACME_OK;
+
+    if (depth > 4)
+        return nacme_fail(ctx, NACME_E_INVALID, "%s: unexpectedly deep; not removed", what);
+    if ((r = dir_open(ctx, dirfd, name, &fd, what)) != NACME_OK)
+        return r;
+    if ((d = fdopendir(fd)) == NULL) {
+        r = nacme_fail_errno(ctx, NACME_E_IO, "cannot read directory %s", what);
+        close(fd);
+        return r;
+    }
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (fstatat(fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+            r = nacme_fail_errno(ctx, NACME_E_IO, "%s/%s", what, de->d_name);
+            goto out;
+        }
+        if (S_ISDIR(sb.st_mode)) {
+            char *sub = nacme_printf_new("%s/%s", what, de->d_name);
+            if (sub == NULL) {
+                r = oom(ctx);
+                goto out;
+            }
+            r = tree_remove(ctx, fd, de->d_name, sub, depth + 1);
+            free(sub);
+            if (r != NACME_OK)
+                goto out;
+        } else if (unlinkat(fd, de->d_name, 0) != 0) {
+            r = nacme_fail_errno(ctx, NACME_E_IO, "cannot remove %s/%s", what, de->d_name);
+            goto out;
+        }
+    }
+out:
+    closedir(d);
+    if (r == NACME_OK && unlinkat(dirfd, name, AT_REMOVEDIR) != 0)
+        r = nacme_fail_errno(ctx, NACME_E_IO, "cannot remove %s", what);
+    return r;
+}
+
+enum nacme_err store_lineage_remove(struct nacme_ctx *ctx, struct nacme_store *st,
+                                    const char *name)
+{
+    char *what = NULL;
+    int livefd = -1, archfd = -1;
+    struct stat sb;
+    bool found = false;
+    enum nacme_err r;
+
+    if ((r = name_check(ctx, name)) != NACME_OK)
+        return r;
+    if ((what = store_path_new(st, "archive/%s", name)) == NULL)
+        return oom(ctx);
+    /* live/NAME first: nginx's path disappears before the files it points at. A directory there
+     * is not ours (the live entries are links): refuse rather than remove it. */
+    if ((r = subdir_open(ctx, st, "live", &livefd)) != NACME_OK)
+        goto out;
+    if (fstatat(livefd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+        found = true;
+        if (!S_ISLNK(sb.st_mode)) {
+            r = nacme_fail(ctx, NACME_E_INVALID, "%s/live/%s is not a symbolic link; not removed",
+                           st->path, name);
+            goto out;
+        }
+        if ((r = store_live_remove(ctx, st, name)) != NACME_OK)
+            goto out;
+    }
+    if ((r = subdir_open(ctx, st, "archive", &archfd)) != NACME_OK)
+        goto out;
+    if (fstatat(archfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+        found = true;
+        if (S_ISLNK(sb.st_mode)) /* a planted link: remove the link, never what it points at */
+            r = unlinkat(archfd, name, 0) == 0
+                    ? NACME_OK
+                    : nacme_fail_errno(ctx, NACME_E_IO, "cannot remove %s", what);
+        else
+            r = tree_remove(ctx, archfd, name, what, 0);
+        if (r == NACME_OK)
+            r = safefile_fsync_dir(ctx, archfd, what);
+        if (r != NACME_OK)
+            goto out;
+    }
+    if (!found)
+        r = nacme_fail(ctx, NACME_E_NOTFOUND, "no certificate named %s in %s", name, st->path);
+out:
+    fd_close(livefd);
+    fd_close(archfd);
+    free(what);
     return r;
 }

@@ -92,8 +92,13 @@ mv "$N/nginx.conf" "$N/nginx.conf.lab"
 mv "$N/nginx.conf.new" "$N/nginx.conf"
 t_ok "nginx -t accepts the Debian-like tree" $LAB_NGINX -t
 t_ok "the lab's nginx reloads with it" $LAB_NGINX -s reload
+# nginx -s reload only signals the master; its old workers may take a connection for a moment.
+sites_up() {
+    [ "$(curl -s --max-time 2 -H 'Host: gamma.example' "http://127.0.0.1:$P/")" = gamma ] &&
+        [ "$(curl -s --max-time 2 -H 'Host: www.alpha.example' "http://127.0.0.1:$P/")" = "alpha site" ]
+}
 for _ in $(seq 50); do
-    [ "$(curl -s --max-time 2 -H 'Host: gamma.example' "http://127.0.0.1:$P/")" = gamma ] && break
+    sites_up && sites_up && break
     sleep 0.1
 done
 t_check "it serves the sites" \

@@ -18,7 +18,8 @@ Modes:
   bad-token      every challenge "token" of authorization JSON replaced by --token
   huge-body      response body replaced by --size bytes of 'a' (streamed, correct Content-Length)
   problem        answered here (not forwarded, unless --forward-first): --status,
-                 application/problem+json {"type","detail","status"[,"subproblems"]}, a fresh
+                 application/problem+json {"type","detail","status"[,"subproblems"]
+                 [,"instance" (--instance)]}, a fresh
                  Replay-Nonce from the upstream, Retry-After when --retry-after is given
   status         answered here with --status and an empty body (Retry-After if given)
   delay          sleep --delay seconds, then forward
@@ -341,6 +342,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             prob = {"type": a.problem_type, "detail": a.detail, "status": a.status}
             if a.subproblems is not None:
                 prob["subproblems"] = a.subproblems
+            if a.instance is not None:
+                prob["instance"] = a.instance
             self.send_all(a.status, None, out, json.dumps(prob, indent=2).encode() + b"\n",
                           head=head)
             self.server.rlog.write(method, path, a.status, True, self.extra)
@@ -500,6 +503,7 @@ def parse_args(argv):
     p.add_argument("--detail", default="injected by faultproxy")
     p.add_argument("--subproblems", help="JSON array added as \"subproblems\"")
     p.add_argument("--retry-after", help="Retry-After value for problem/status")
+    p.add_argument("--instance", help="problem: the \"instance\" URL (RFC 7807)")
     p.add_argument("--delay", type=float, default=30.0)
     p.add_argument("--bad-json-body", default='{"newOrder": ')
     p.add_argument("--forward-first", action="store_true",

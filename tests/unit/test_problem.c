@@ -127,6 +127,35 @@ static void test_problem_is(void **state)
     assert_false(acme_problem_is(NULL, "badNonce"));
 }
 
+/* userActionRequired carries where the person acts (RFC 8555 §7.3.3): kept only as a string. */
+static void test_instance(void **state)
+{
+    static const struct {
+        const char *body;
+        const char *instance; /* NULL: none kept */
+    } cases[] = {
+        {"{\"type\":\"urn:ietf:params:acme:error:userActionRequired\",\"detail\":\"new terms\","
+         "\"instance\":\"https://ca.example/agree\"}",
+         "https://ca.example/agree"},
+        {"{\"type\":\"urn:ietf:params:acme:error:userActionRequired\"}", NULL},
+        {"{\"type\":\"t\",\"instance\":7}", NULL},
+        {"{\"type\":\"t\",\"instance\":null}", NULL},
+    };
+    struct acme_problem *p;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        p = acme_problem_from_body_new(cases[i].body, strlen(cases[i].body), 403);
+        assert_non_null(p);
+        if (cases[i].instance == NULL)
+            assert_null(p->instance);
+        else
+            assert_string_equal(p->instance, cases[i].instance);
+        acme_problem_free(p);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -135,6 +164,7 @@ int main(void)
         cmocka_unit_test(test_long_detail_is_capped),
         cmocka_unit_test(test_small_buffers_never_overflow),
         cmocka_unit_test(test_problem_is),
+        cmocka_unit_test(test_instance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

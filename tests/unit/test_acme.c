@@ -1,0 +1,199 @@
+/* test_acme.c - the parts of the protocol engine that need no CA: keyChange's inner JWS (RFC 8555
+ * §7.3.5), checked member by member and verified with OpenSSL, and revocation reason codes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <openssl/bn.h>
+#include <openssl/ecdsa.h>
+#include <openssl/evp.h>
+
+#include "acme.h"
+#include "b64url.h"
+#include "jws.h"
+#include "keys.h"
+
+#define ACCOUNT_URL "https://ca.test/acct/17"
+#define KEY_CHANGE_URL "https://ca.test/key-change"
+
+static json_t *b64url_json(const char *s)
+{
+    unsigned char *bytes;
+    size_t len;
+    json_t *j;
+
+    assert_int_equal(b64url_decode_new(s, strlen(s), &bytes, &len), 0);
+    j = json_loadb((char *)bytes, len, JSON_REJECT_DUPLICATES, NULL);
+    free(bytes);
+    assert_non_null(j);
+    return j;
+}
+
+static json_t *jwk_of(EVP_PKEY *key)
+{
+    struct nacme_ctx ctx;
+    json_t *jwk = NULL;
+
+    nacme_ctx_init(&ctx);
+    assert_int_equal(jwk_new(&ctx, key, &jwk), NACME_OK);
+    return jwk;
+}
+
+/* Whether sig64 is a valid JWS signature (algorithm alg) by key over prot64.pay64. */
+static bool verifies(EVP_PKEY *key, const char *alg, const char *prot64, const char *pay64,
+                     const char *sig64)
+{
+    unsigned char *sig, *der = NULL;
+    size_t siglen, half;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    char *input = nacme_printf_new("%s.%s", prot64, pay64);
+    int derlen;
+    bool ok;
+
+    assert_int_equal(b64url_decode_new(sig64, strlen(sig64), &sig, &siglen), 0);
+    if (alg[0] == 'E') { /* R||S in the JWS, DER for OpenSSL */
+        ECDSA_SIG *es = ECDSA_SIG_new();
+        half = strcmp(alg, "ES256") == 0 ? 32 : 48;
+        if (siglen != 2 * half) {
+            ECDSA_SIG_free(es);
+            free(sig);
+            free(input);
+            EVP_MD_CTX_free(md);
+            return false;
+        }
+        ECDSA_SIG_set0(es, BN_bin2bn(sig, (int)half, NULL), BN_bin2bn(sig + half, (int)half, NULL));
+        derlen = i2d_ECDSA_SIG(es, &der);
+        ECDSA_SIG_free(es);
+    } else {
+        der = OPENSSL_memdup(sig, siglen);
+        derlen = (int)siglen;
+    }
+    ok = EVP_DigestVerifyInit(md, NULL, strcmp(alg, "ES384") == 0 ? EVP_sha384() : EVP_sha256(),
+                              NULL, key) == 1 &&
+         EVP_DigestVerify(md, der, (size_t)derlen, (unsigned char *)input, strlen(input)) == 1;
+    EVP_MD_CTX_free(md);
+    OPENSSL_free(der);
+    free(sig);
+    free(input);
+    return ok;
+}
+
+static void test_key_change_inner(void **state)
+{
+    static const struct {
+        enum nacme_keytype old_type, new_type;
+    } cases[] = {
+        {NACME_KEY_EC256, NACME_KEY_EC256},
+        {NACME_KEY_EC256, NACME_KEY_EC384},
+        {NACME_KEY_EC384, NACME_KEY_RSA2048},
+        {NACME_KEY_RSA2048, NACME_KEY_EC256},
+    };
+    struct nacme_ctx ctx;
+    size_t i;
+
+    (void)state;
+    nacme_ctx_init(&ctx);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        EVP_PKEY *old_key = NULL, *new_key = NULL;
+        const char *prot64, *pay64, *sig64, *alg;
+        json_t *jws, *hdr, *pay, *old_jwk, *new_jwk;
+        char *out = NULL, *tampered;
+
+        assert_int_equal(key_generate_new(&ctx, cases[i].old_type, &old_key), NACME_OK);
+        assert_int_equal(key_generate_new(&ctx, cases[i].new_type, &new_key), NACME_OK);
+        assert_int_equal(acme_key_change_inner_new(&ctx, old_key, new_key, ACCOUNT_URL,
+                                                   KEY_CHANGE_URL, &out),
+                         NACME_OK);
+        jws = json_loads(out, JSON_REJECT_DUPLICATES, NULL);
+        assert_non_null(jws);
+        assert_int_equal(json_unpack(jws, "{s:s, s:s, s:s}", "protected", &prot64, "payload",
+                                     &pay64, "signature", &sig64),
+                         0);
+        assert_int_equal(json_object_size(jws), 3);
+        /* Protected header: the new key's alg and jwk, the keyChange URL, no nonce, no kid. */
+        hdr = b64url_json(prot64);
+        new_jwk = jwk_of(new_key);
+        old_jwk = jwk_of(old_key);
+        assert_string_equal(json_string_value(json_object_get(hdr, "alg")), jws_alg(new_key));
+        assert_true(json_equal(json_object_get(hdr, "jwk"), new_jwk));
+        assert_string_equal(json_string_value(json_object_get(hdr, "url")), KEY_CHANGE_URL);
+        assert_null(json_object_get(hdr, "nonce"));
+        assert_null(json_object_get(hdr, "kid"));
+        assert_int_equal(json_object_size(hdr), 3);
+        /* Payload: the account URL and the old key. */
+        pay = b64url_json(pay64);
+        assert_string_equal(json_string_value(json_object_get(pay, "account")), ACCOUNT_URL);
+        assert_true(json_equal(json_object_get(pay, "oldKey"), old_jwk));
+        assert_int_equal(json_object_size(pay), 2);
+        /* Signed by the new key, not the old one; a changed payload no longer verifies. */
+        alg = jws_alg(new_key);
+        assert_true(verifies(new_key, alg, prot64, pay64, sig64));
+        assert_false(verifies(old_key, alg, prot64, pay64, sig64));
+        tampered = nacme_strdup_new(pay64);
+        tampered[3] = tampered[3] == 'A' ? 'B' : 'A';
+        assert_false(verifies(new_key, alg, prot64, tampered, sig64));
+        free(tampered);
+        json_decref(pay);
+        json_decref(hdr);
+        json_decref(old_jwk);
+        json_decref(new_jwk);
+        json_decref(jws);
+        free(out);
+        EVP_PKEY_free(old_key);
+        EVP_PKEY_free(new_key);
+    }
+}
+
+static void test_revocation_reasons(void **state)
+{
+    static const struct {
+        const char *name;
+        int code;
+    } cases[] = {
+        /* RFC 5280 §5.3.1 CRLReason values */
+        {"unspecified", 0},
+        {"keyCompromise", 1},
+        {"superseded", 4},
+        {"cessationOfOperation", 5},
+        /* not offered, or not spelled as RFC 5280 spells them */
+        {"cACompromise", -1},
+        {"affiliationChanged", -1},
+        {"certificateHold", -1},
+        {"removeFromCRL", -1},
+        {"privilegeWithdrawn", -1},
+        {"aACompromise", -1},
+        {"KeyCompromise", -1},
+        {"keycompromise", -1},
+        {"keyCompromise ", -1},
+        {"1", -1},
+        {"", -1},
+    };
+    static const int unnamed[] = {-1, 2, 3, 6, 7, 8, 9, 10, 11};
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(acme_revocation_reason_parse(cases[i].name), cases[i].code);
+        if (cases[i].code >= 0)
+            assert_string_equal(acme_revocation_reason_name(cases[i].code), cases[i].name);
+    }
+    assert_int_equal(acme_revocation_reason_parse(NULL), -1);
+    for (i = 0; i < sizeof(unnamed) / sizeof(unnamed[0]); i++)
+        assert_null(acme_revocation_reason_name(unnamed[i]));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_key_change_inner),
+        cmocka_unit_test(test_revocation_reasons),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
