@@ -22,9 +22,14 @@ enum nacme_err safefile_write_owned(struct nacme_ctx *ctx, int dirfd, const char
                                     const void *data, size_t len, mode_t mode, uid_t uid, gid_t gid,
                                     const char *what);
 /* Read a regular file (never through a symlink) of at most max bytes into a NUL-terminated heap
- * buffer. NACME_E_NOTFOUND when it does not exist. Free with free(), or nacme_secret_free(). */
+ * buffer. NACME_E_NOTFOUND when it does not exist. Free with free(), or nacme_secret_free().
+ * Only name's last component is not followed (a user's path may lead through links). */
 enum nacme_err safefile_read_new(struct nacme_ctx *ctx, int dirfd, const char *name, size_t max,
                                  char **data, size_t *len, const char *what);
+/* The same for a path of several components below dirfd ("NAME/lineage.json"), none of which may
+ * be a symlink, empty, "." or "..": one openat2(2) instead of an open per directory. */
+enum nacme_err safefile_read_beneath_new(struct nacme_ctx *ctx, int dirfd, const char *path,
+                                         size_t max, char **data, size_t *len, const char *what);
 /* Make (if needed) and open directory dirfd/name, not following a symlink, and set its mode to
  * exactly `mode`. Returns the new directory's fd in *fd (caller closes). */
 enum nacme_err safefile_mkdir_open(struct nacme_ctx *ctx, int dirfd, const char *name, mode_t mode,

@@ -3,10 +3,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* O_EXCL makes a collision an EEXIST, never a write into someone else's file; a few fresh names
@@ -207,11 +211,72 @@ static enum nacme_err read_fail(struct nacme_ctx *ctx, const char *what)
     if (errno == ELOOP)
         return nacme_fail(ctx, NACME_E_INVALID, "%s is a symbolic link; refusing to follow it",
                           what);
+    if (errno == EXDEV)
+        return nacme_fail(ctx, NACME_E_INVALID, "%s: a path component is empty, \".\" or \"..\"", what);
     return nacme_fail_errno(ctx, NACME_E_IO, "cannot read %s", what);
 }
 
-enum nacme_err safefile_read_new(struct nacme_ctx *ctx, int dirfd, const char *name, size_t max,
-                                 char **data, size_t *len, const char *what)
+/* Whether every component of path is a plain name: not empty, ".", ".." or over NAME_MAX. */
+static bool path_plain(const char *path)
+{
+    const char *p = path;
+    size_t n;
+
+    for (;;) {
+        n = strcspn(p, "/");
+        if (n == 0 || n > NAME_MAX || (n == 1 && p[0] == '.') ||
+            (n == 2 && p[0] == '.' && p[1] == '.'))
+            return false;
+        if (p[n] == '\0')
+            return true;
+        p += n + 1;
+    }
+}
+
+/* openat(dirfd, path, flags) for a path of several plain components, none of which may be a
+ * symbolic link: one openat2(2) where the kernel has it (a renew run with nothing due opens a
+ * thousand NAME/lineage.json), else one component at a time. */
+static int open_beneath(int dirfd, const char *path, int flags)
+{
+    struct open_how how = {.flags = (unsigned long long)flags,
+                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS};
+    const char *p = path;
+    char part[NAME_MAX + 1];
+    int fd, next, saved;
+    size_t n;
+
+    if (!path_plain(path)) {
+        errno = EXDEV;
+        return -1;
+    }
+    fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+    if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
+        return fd;
+    /* no openat2 (an old kernel, or a seccomp filter that refuses it) */
+    fd = dirfd;
+    while (p[n = strcspn(p, "/")] == '/') {
+        memcpy(part, p, n);
+        part[n] = '\0';
+        next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        saved = errno;
+        if (fd != dirfd)
+            close(fd);
+        errno = saved;
+        if (next < 0)
+            return -1;
+        fd = next;
+        p += n + 1;
+    }
+    next = openat(fd, p, flags);
+    saved = errno;
+    if (fd != dirfd)
+        close(fd);
+    errno = saved;
+    return next;
+}
+
+static enum nacme_err read_new(struct nacme_ctx *ctx, int dirfd, const char *name, bool beneath,
+                               size_t max, char **data, size_t *len, const char *what)
 {
     struct stat sb;
     char *buf = NULL;
@@ -224,7 +289,8 @@ enum nacme_err safefile_read_new(struct nacme_ctx *ctx, int dirfd, const char *n
     if (len != NULL)
         *len = 0;
     /* O_NONBLOCK so that a FIFO planted under our name cannot hang us before fstat refuses it. */
-    fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    fd = beneath ? open_beneath(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+                 : openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         r = read_fail(ctx, what);
         goto out;
@@ -278,6 +344,18 @@ out:
     /* The file may have been a private key. */
     nacme_secret_free(buf, cap);
     return r;
+}
+
+enum nacme_err safefile_read_new(struct nacme_ctx *ctx, int dirfd, const char *name, size_t max,
+                                 char **data, size_t *len, const char *what)
+{
+    return read_new(ctx, dirfd, name, false, max, data, len, what);
+}
+
+enum nacme_err safefile_read_beneath_new(struct nacme_ctx *ctx, int dirfd, const char *path,
+                                         size_t max, char **data, size_t *len, const char *what)
+{
+    return read_new(ctx, dirfd, path, true, max, data, len, what);
 }
 
 /* O_DIRECTORY|O_NOFOLLOW on a symlink fails with ENOTDIR, not ELOOP; tell the two apart. */

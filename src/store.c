@@ -341,7 +341,8 @@ static enum nacme_err json_file_load(struct nacme_ctx *ctx, int dirfd, const cha
     enum nacme_err r;
 
     *out = NULL;
-    if ((r = safefile_read_new(ctx, dirfd, name, STORE_FILE_MAX, &text, &len, what)) != NACME_OK)
+    if ((r = safefile_read_beneath_new(ctx, dirfd, name, STORE_FILE_MAX, &text, &len, what)) !=
+        NACME_OK)
         goto out;
     if ((root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
         r = nacme_fail(ctx, NACME_E_INVALID, "%s:%d: %s", what, jerr.line, jerr.text);
@@ -877,22 +878,22 @@ enum nacme_err store_lineage_load_new(struct nacme_ctx *ctx, struct nacme_store 
                                       const char *name, struct store_lineage **out)
 {
     struct store_lineage *lin = NULL;
-    char *dirpath = NULL, *what = NULL;
+    char *rel = NULL, *what = NULL;
     json_t *root = NULL;
-    int namefd = -1, live = 0;
+    int live = 0;
     enum nacme_err r;
 
     *out = NULL;
     if ((r = name_check(ctx, name)) != NACME_OK)
         goto out;
-    if ((dirpath = store_path_new(st, "archive/%s", name)) == NULL ||
-        (what = store_path_new(st, "archive/%s/lineage.json", name)) == NULL ||
+    if ((rel = nacme_printf_new("%s/lineage.json", name)) == NULL ||
+        (what = store_path_new(st, "archive/%s", rel)) == NULL ||
         (lin = calloc(1, sizeof(*lin))) == NULL) {
         r = oom(ctx);
         goto out;
     }
-    if ((r = dir_open(ctx, st->archfd, name, &namefd, dirpath)) != NACME_OK ||
-        (r = json_file_load(ctx, namefd, "lineage.json", what, &root)) != NACME_OK ||
+    /* NAME/lineage.json in one open, neither part followed if a link */
+    if ((r = json_file_load(ctx, st->archfd, rel, what, &root)) != NACME_OK ||
         (r = lineage_decode(ctx, root, name, lin, what)) != NACME_OK ||
         (r = live_version(ctx, st, name, &live)) != NACME_OK)
         goto out;
@@ -908,10 +909,9 @@ enum nacme_err store_lineage_load_new(struct nacme_ctx *ctx, struct nacme_store 
     *out = lin;
     lin = NULL;
 out:
-    fd_close(namefd);
     json_decref(root);
     store_lineage_free(lin);
-    free(dirpath);
+    free(rel);
     free(what);
     return r;
 }

@@ -245,6 +245,14 @@ static void test_read_refusals(void **state)
         {"dir", 100, NACME_E_INVALID, "WHAT is not a regular file"},
         {"fifo", 100, NACME_E_INVALID, "WHAT is not a regular file"},
         {"dangling", 100, NACME_E_INVALID, "WHAT is a symbolic link; refusing to follow it"},
+        /* several components: none followed if a link, none leading out */
+        {"dir/inner", 100, NACME_OK, ""},
+        {"dirlink/inner", 100, NACME_E_INVALID, "WHAT is a symbolic link; refusing to follow it"},
+        {"dir/link", 100, NACME_E_INVALID, "WHAT is a symbolic link; refusing to follow it"},
+        {"dir/../regular", 100, NACME_E_INVALID, "WHAT: a path component is empty, \".\" or \"..\""},
+        {"dir//inner", 100, NACME_E_INVALID, "WHAT: a path component is empty, \".\" or \"..\""},
+        {"dir/missing", 100, NACME_E_NOTFOUND, "cannot read WHAT: No such file or directory"},
+        {"regular/inner", 100, NACME_E_IO, "cannot read WHAT: Not a directory"},
     };
     struct fixture *f = *state;
     char *data;
@@ -255,12 +263,15 @@ static void test_read_refusals(void **state)
     assert_int_equal(symlinkat("nowhere", f->dirfd, "dangling"), 0);
     assert_int_equal(mkdirat(f->dirfd, "dir", 0700), 0);
     assert_int_equal(mkfifoat(f->dirfd, "fifo", 0600), 0);
+    put_file(f->dirfd, "dir/inner", "0123456789");
+    assert_int_equal(symlinkat("dir", f->dirfd, "dirlink"), 0);
+    assert_int_equal(symlinkat("inner", f->dirfd, "dir/link"), 0);
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         data = (char *)"not touched";
         len = 99;
         nacme_ctx_init(&f->ctx);
-        assert_int_equal(safefile_read_new(&f->ctx, f->dirfd, cases[i].name, cases[i].max, &data,
-                                           &len, "WHAT"),
+        assert_int_equal(safefile_read_beneath_new(&f->ctx, f->dirfd, cases[i].name,
+                                                   cases[i].max, &data, &len, "WHAT"),
                          cases[i].err);
         assert_string_equal(f->ctx.errmsg, cases[i].msg);
         if (cases[i].err == NACME_OK) {
