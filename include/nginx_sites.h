@@ -39,6 +39,8 @@ struct nginx_sites {
 enum nacme_err nginx_sites_new(struct nacme_ctx *ctx, const struct nginx_conf *conf,
                                struct nginx_sites **out);
 void nginx_sites_free(struct nginx_sites *s);
+/* The site that holds name (lower case), or NULL. */
+const struct nginx_site *nginx_sites_find(const struct nginx_sites *s, const char *name);
 
 /* Why nacme cannot certify this server_name value over http-01, or NULL when it can (then the
  * lower-cased name is what a certificate would hold). Exposed for tests. */

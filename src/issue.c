@@ -22,6 +22,8 @@
 #include "deploy.h"
 #include "http.h"
 #include "names.h"
+#include "nginx_conf.h"
+#include "nginx_sites.h"
 #include "preflight.h"
 #include "progress.h"
 #include "renew.h"
@@ -225,6 +227,42 @@ static enum nacme_err authz_failed(struct issue_job *j, const struct acme_authz 
     return nacme_fail(j->ctx, NACME_E_ACME, "%s: authorization is %s", a->identifier, a->status);
 }
 
+/* After a failed preflight: which of nginx's server blocks has the name, read from nginx's own
+ * configuration, so that the admin knows where to add the challenge include. Appended to the
+ * cause; nothing is said when the configuration cannot be read (nginx may be elsewhere). */
+static void preflight_where(struct issue_job *j, const char *name)
+{
+    struct nacme_ctx scratch;
+    struct nginx_conf *conf = NULL;
+    struct nginx_sites *sites = NULL;
+    const struct nginx_site *site;
+    char where[512] = "", *cause = NULL;
+    size_t i, n;
+
+    nacme_ctx_init(&scratch);
+    scratch.loglevel = NACME_LOG_ERROR - 1; /* silent */
+    if (j->cfg->nginx_conf == NULL || nginx_conf_read_new(&scratch, j->cfg->nginx_conf, &conf) ||
+        nginx_sites_new(&scratch, conf, &sites))
+        goto out;
+    if ((site = nginx_sites_find(sites, name)) == NULL) {
+        snprintf(where, sizeof(where), "no server block of %s has %s as an exact server_name "
+                                       "(a wildcard, a regular expression or a default server "
+                                       "answered)", j->cfg->nginx_conf, name);
+    } else {
+        n = (size_t)snprintf(where, sizeof(where), "its server block%s: ",
+                             site->nfiles == 1 ? "" : "s");
+        for (i = 0; i < site->nfiles && n < sizeof(where); i++)
+            n += (size_t)snprintf(where + n, sizeof(where) - n, "%s%s", i ? ", " : "",
+                                  site->files[i]);
+    }
+    if ((cause = nacme_strdup_new(j->ctx->errmsg)) != NULL)
+        nacme_fail(j->ctx, j->ctx->err, "%s; nginx: %s", cause, where);
+out:
+    free(cause);
+    nginx_sites_free(sites);
+    nginx_conf_free(conf);
+}
+
 /* The local nginx must serve the token before the CA is asked to fetch it (preflight.h). */
 static enum nacme_err authz_preflight(struct issue_job *j, const struct acme_authz *a,
                                       const char *keyauth)
@@ -235,9 +273,13 @@ static enum nacme_err authz_preflight(struct issue_job *j, const struct acme_aut
         .https_port = (int)j->cfg->nginx_https_port,
     };
 
+    enum nacme_err r;
+
     if (j->cfg->preflight_off)
         return NACME_OK;
-    return preflight_check(j->ctx, &o, a->identifier, a->http01_token, keyauth);
+    if ((r = preflight_check(j->ctx, &o, a->identifier, a->http01_token, keyauth)) != NACME_OK)
+        preflight_where(j, a->identifier);
+    return r;
 }
 
 /* Put the token in the webroot and check nginx serves it. *start gets the challenge URL to start

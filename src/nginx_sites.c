@@ -401,3 +401,14 @@ void nginx_sites_free(struct nginx_sites *s)
     free(s->skipped);
     free(s);
 }
+
+const struct nginx_site *nginx_sites_find(const struct nginx_sites *s, const char *name)
+{
+    size_t i, j;
+
+    for (i = 0; i < s->nsites; i++)
+        for (j = 0; j < s->sites[i].nnames; j++)
+            if (strcmp(s->sites[i].names[j], name) == 0)
+                return &s->sites[i];
+    return NULL;
+}

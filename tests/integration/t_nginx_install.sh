@@ -139,6 +139,12 @@ t_status "issue --nginx with -d: exit 2" 2 rl issue --nginx -d x.example
 t_status "issue --nginx with --cert-name: exit 2" 2 rl issue --nginx --cert-name x
 
 # ---- install the challenge includes ---------------------------------------------------------
+# Before the includes: the preflight stops issue --nginx, naming the server block to fix.
+t_status "issue --nginx before the includes: exit 1, the CA not asked" 1 rl --agree-tos issue --nginx \
+    --parallel 1
+t_check "the preflight names alpha's server block" \
+    'printf "%s" "$T_OUTPUT" | grep -q "www\?\.\?alpha.example: preflight: .*; nginx: its server block: $N/sites-enabled/alpha:2"'
+t_check "nothing under live/" '[ -z "$(ls -A "$LAB_DIR/state/live" 2>/dev/null)" ]'
 t_ok "nginx-setup --install --reload" rl nginx-setup --install --reload
 OUT=$T_OUTPUT
 t_check "alpha: the symlink's target edited, tab-indented after server_name, comment kept" \

@@ -63,6 +63,10 @@ t_check "the authorization was fetched (the order got that far)" '[ "$(since "$A
 t_check "the CA saw no challenge POST" '[ "$(since "$CHAL")" = 0 ]'
 t_check "no token file is left" '[ -z "$(tokens)" ]'
 t_check "nothing under live/ or archive/ for it" 'nothing_for only.unserved.test'
+t_status "with nginx's configuration at hand: exit 1" 1 via --nginx-conf "$LAB_DIR/nginx/nginx.conf" \
+    issue -d only.unserved.test
+t_check "it says no server block names it exactly" \
+    'printf "%s" "$T_OUTPUT" | grep -q "; nginx: no server block of $LAB_DIR/nginx/nginx.conf has only.unserved.test as an exact server_name"'
 
 mark
 t_status "the same name with --no-preflight: exit 1" 1 via --no-preflight issue -d only.unserved.test
