@@ -340,19 +340,33 @@ static void record_issued(struct renew_run *run, struct renew_item *it, const ch
 /* ---- hooks --------------------------------------------------------------------------------- */
 
 /* environ plus the extra NAME=value strings (borrowed), for a hook. NULL on OOM. */
+/* Whether the NAME of "NAME=value" is that of one of vars. */
+static bool env_named_in(const char *entry, char *const *vars, size_t nvars)
+{
+    size_t i, len = strcspn(entry, "=");
+
+    for (i = 0; i < nvars; i++)
+        if (strncmp(entry, vars[i], len) == 0 && vars[i][len] == '=')
+            return true;
+    return false;
+}
+
 static char **hook_env_new(char *const *extra, size_t nextra)
 {
-    size_t n = 0, i;
+    size_t n = 0, k = 0, i;
     char **env;
 
     while (environ[n] != NULL)
         n++;
     if ((env = calloc(n + nextra + 1, sizeof(*env))) == NULL)
         return NULL;
+    /* our own NACME_CERT_NAME... (a nacme run from another's hook) must not shadow the new ones:
+     * getenv finds the first */
     for (i = 0; i < n; i++)
-        env[i] = environ[i];
+        if (!env_named_in(environ[i], extra, nextra))
+            env[k++] = environ[i];
     for (i = 0; i < nextra; i++)
-        env[n + i] = extra[i];
+        env[k++] = extra[i];
     return env;
 }
 

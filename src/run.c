@@ -77,28 +77,47 @@ static long ms_left(const struct timespec *deadline)
 }
 
 /* Collect the child's output until it closes the pipe or the deadline passes. */
-static void read_output(int fd, struct nacme_buf *out, const struct timespec *deadline,
-                        bool *timed_out)
+/* Collect the child's output until it closes the pipe, or exits (a process it started in the
+ * background may keep the pipe open: that is not ours to wait for), or the deadline passes.
+ * *reaped says whether the child was waited for here (status in *ws). */
+static void read_output(int fd, pid_t pid, struct nacme_buf *out,
+                        const struct timespec *deadline, bool *timed_out, bool *reaped, int *ws)
 {
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
     char chunk[4096];
     ssize_t n;
     long left;
+    int ready;
 
     *timed_out = false;
+    *reaped = false;
     for (;;) {
         if ((left = ms_left(deadline)) <= 0) {
             *timed_out = true;
             return;
         }
-        if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
+        /* wake at least every 100 ms to see whether the child is gone */
+        ready = poll(&pfd, 1, left < 100 ? (int)left : 100);
+        if (ready < 0 && errno != EINTR)
             return;
-        if ((n = read(fd, chunk, sizeof(chunk))) < 0 && (errno == EINTR || errno == EAGAIN))
+        if (ready > 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR))) {
+            if ((n = read(fd, chunk, sizeof(chunk))) < 0 && (errno == EINTR || errno == EAGAIN))
+                continue;
+            if (n <= 0)
+                return;
+            if (out->len < RUN_OUTPUT_MAX)
+                nacme_buf_append(out, chunk, (size_t)n);
             continue;
-        if (n <= 0)
+        }
+        /* nothing to read now: done if the child has exited */
+        if (waitpid(pid, ws, WNOHANG) == pid) {
+            *reaped = true;
+            /* what it wrote just before it exited (the pipe is non-blocking) */
+            while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+                if (out->len < RUN_OUTPUT_MAX)
+                    nacme_buf_append(out, chunk, (size_t)n);
             return;
-        if (out->len < RUN_OUTPUT_MAX)
-            nacme_buf_append(out, chunk, (size_t)n);
+        }
     }
 }
 
@@ -115,7 +134,9 @@ static enum nacme_err spawn(struct nacme_ctx *ctx, const char *cmd, char **argv,
     /* nacme blocks termination signals for its own use; the child gets them back. */
     sigemptyset(&none);
     posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+    /* its own process group, so that a timeout kills whatever it started too */
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
     posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
@@ -137,7 +158,7 @@ enum nacme_err run_command_new(struct nacme_ctx *ctx, const char *cmd, char *con
     struct timespec deadline;
     char *buf = NULL, *argv[RUN_ARGS_MAX];
     int pipefd[2] = {-1, -1}, ws = 0;
-    bool timed_out = false;
+    bool timed_out = false, reaped = false;
     pid_t pid = -1;
     enum nacme_err r;
 
@@ -151,7 +172,7 @@ enum nacme_err run_command_new(struct nacme_ctx *ctx, const char *cmd, char *con
                        RUN_ARGS_MAX - 2);
         goto out;
     }
-    if (pipe2(pipefd, O_CLOEXEC) != 0) {
+    if (pipe2(pipefd, O_CLOEXEC) != 0 || fcntl(pipefd[0], F_SETFL, O_NONBLOCK) != 0) {
         r = nacme_fail_errno(ctx, NACME_E_IO, "cannot run \"%s\"", cmd);
         goto out;
     }
@@ -161,10 +182,10 @@ enum nacme_err run_command_new(struct nacme_ctx *ctx, const char *cmd, char *con
     pipefd[1] = -1;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
     deadline.tv_sec += timeout_s;
-    read_output(pipefd[0], &out, &deadline, &timed_out);
+    read_output(pipefd[0], pid, &out, &deadline, &timed_out, &reaped, &ws);
     if (timed_out)
-        kill(pid, SIGKILL);
-    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+        kill(-pid, SIGKILL);
+    while (!reaped && waitpid(pid, &ws, 0) < 0 && errno == EINTR)
         ;
     if (timed_out) {
         r = nacme_fail(ctx, NACME_E_TIMEOUT, "\"%s\" did not finish within %d s; killed", cmd,

@@ -216,6 +216,13 @@ static enum nacme_err read_fail(struct nacme_ctx *ctx, const char *what)
     return nacme_fail_errno(ctx, NACME_E_IO, "cannot read %s", what);
 }
 
+static bool is_symlink(int dirfd, const char *name)
+{
+    struct stat sb;
+
+    return fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(sb.st_mode);
+}
+
 /* Whether every component of path is a plain name: not empty, ".", ".." or over NAME_MAX. */
 static bool path_plain(const char *path)
 {
@@ -259,6 +266,9 @@ static int open_beneath(int dirfd, const char *path, int flags)
         part[n] = '\0';
         next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         saved = errno;
+        /* O_DIRECTORY|O_NOFOLLOW on a link says ENOTDIR: say what it is, as openat2 does */
+        if (next < 0 && saved == ENOTDIR && is_symlink(fd, part))
+            saved = ELOOP;
         if (fd != dirfd)
             close(fd);
         errno = saved;
@@ -359,12 +369,6 @@ enum nacme_err safefile_read_beneath_new(struct nacme_ctx *ctx, int dirfd, const
 }
 
 /* O_DIRECTORY|O_NOFOLLOW on a symlink fails with ENOTDIR, not ELOOP; tell the two apart. */
-static bool is_symlink(int dirfd, const char *name)
-{
-    struct stat sb;
-
-    return fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(sb.st_mode);
-}
 
 enum nacme_err safefile_mkdir_open(struct nacme_ctx *ctx, int dirfd, const char *name, mode_t mode,
                                    int *fd, const char *what)

@@ -1,10 +1,12 @@
-/* test_run.c - how a configured command (hooks, nginx control) is split into words. */
+/* test_run.c - how a configured command (hooks, nginx control) is split into words and run:
+ * output, exit status, and a deadline that holds even when the command hangs silently. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -58,10 +60,66 @@ static void test_split_words(void **state)
     }
 }
 
+static double now_s(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* cmd within timeout_s: the error, the exit status, the output and how long it took. */
+static const struct {
+    const char *cmd;
+    int timeout_s;
+    enum nacme_err err;
+    int status;
+    const char *output;
+    double max_s;
+} run_cases[] = {
+    {"echo hello", 5, NACME_OK, 0, "hello\n", 2},
+    {"sh -c 'echo out; echo err >&2; exit 3'", 5, NACME_OK, 3, "out\nerr\n", 2},
+    /* silent and hanging: killed at the deadline, not when it chooses to end */
+    {"sleep 30", 1, NACME_E_TIMEOUT, -1, NULL, 3},
+    /* printing, then hanging */
+    {"sh -c 'echo started; sleep 30'", 1, NACME_E_TIMEOUT, -1, NULL, 3},
+    /* done, but a process it started keeps the pipe open: not ours to wait for */
+    {"sh -c 'sleep 30 & echo started'", 5, NACME_OK, 0, "started\n", 2},
+    {"/nonexistent/program", 5, NACME_E_IO, -1, NULL, 2},
+};
+
+static void test_run_command(void **state)
+{
+    struct nacme_ctx ctx;
+    char *output;
+    int status;
+    double t0, took;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(run_cases) / sizeof(run_cases[0]); i++) {
+        nacme_ctx_init(&ctx);
+        t0 = now_s();
+        assert_int_equal(run_command_new(&ctx, run_cases[i].cmd, NULL, run_cases[i].timeout_s,
+                                         &output, &status),
+                         run_cases[i].err);
+        took = now_s() - t0;
+        if (took > run_cases[i].max_s)
+            fail_msg("\"%s\" took %.1f s", run_cases[i].cmd, took);
+        assert_int_equal(status, run_cases[i].status);
+        if (run_cases[i].output != NULL)
+            assert_string_equal(output, run_cases[i].output);
+        else
+            assert_null(output);
+        free(output);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split_words),
+        cmocka_unit_test(test_run_command),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
