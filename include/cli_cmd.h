@@ -28,6 +28,7 @@ struct cli_state {
     const char *cert_name;
     int timeout_s;
     bool force;
+    bool reuse_key; /* --reuse-key: the lineage's key again, and recorded for renew */
     bool separate;
     bool reload;
     bool nginx; /* --nginx: one certificate per site of nginx's configuration */

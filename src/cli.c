@@ -46,6 +46,7 @@ enum cli_opt_id {
     OPT_CERT_NAME,
     OPT_KEY_TYPE,
     OPT_FORCE,
+    OPT_REUSE_KEY,
     OPT_TIMEOUT,
     OPT_SEPARATE,
     OPT_PARALLEL,
@@ -124,6 +125,8 @@ static const struct cli_option cli_options[] = {
      "certificate key: ec256 (default), ec384, rsa2048, rsa3072, rsa4096"},
     {"force", OPT_FORCE, no_argument, NULL, CMD_ISSUE | CMD_RENEW,
      "replace a certificate even when it is not due for renewal (renew: and despite backoff)"},
+    {"reuse-key", OPT_REUSE_KEY, no_argument, NULL, CMD_ISSUE | CMD_RENEW,
+     "keep the lineage's private key for the new certificate (recorded: renew repeats it)"},
     {"timeout", OPT_TIMEOUT, required_argument, "SECONDS", CMD_ISSUE | CMD_RENEW,
      "give up waiting for validation and issuance after this long (default 300)"},
     {"reload", OPT_RELOAD, no_argument, NULL, CMD_ISSUE | CMD_NGINX_SETUP | CMD_ACCOUNT_ROLLOVER,
@@ -175,9 +178,9 @@ struct cli_command {
 static const struct cli_command cli_commands[] = {
     {"issue", CMD_ISSUE,
      "-d NAME [-d NAME ...] [--cert-name NAME | --separate [--parallel N]] | --nginx "
-     "[--key-type TYPE] [--force] [--reload]",
+     "[--key-type TYPE] [--reuse-key] [--force] [--reload]",
      "obtain a certificate for one or more names over http-01", cmd_issue},
-    {"renew", CMD_RENEW, "[--cert-name NAME] [--force] [--dry-run] [--no-reload]",
+    {"renew", CMD_RENEW, "[--cert-name NAME] [--force] [--reuse-key] [--dry-run] [--no-reload]",
      "renew every certificate that is due (ARI or lifetime), then test and reload nginx once",
      cmd_renew},
     {"list", CMD_LIST, "[--cert-name NAME]",
@@ -405,6 +408,7 @@ static enum nacme_err apply_option(struct cli_state *st, int id, const char *v)
     case OPT_DOMAIN: return add_domain(st, v);
     case OPT_CERT_NAME: st->cert_name = v; return NACME_OK;
     case OPT_FORCE: st->force = true; return NACME_OK;
+    case OPT_REUSE_KEY: st->reuse_key = true; return NACME_OK;
     case OPT_TIMEOUT: return parse_int(st, "timeout", v, 1, 86400, &st->timeout_s);
     case OPT_SEPARATE: st->separate = true; return NACME_OK;
     case OPT_PARALLEL: return parse_int(st, "parallel", v, 1, 100, &st->parallel);

@@ -318,6 +318,46 @@ static enum nacme_err authz_poll(struct issue_job *j, const char *url)
     return r;
 }
 
+/* --reuse-key: the live version's key, checked to be of the requested type, before any order
+ * (a refusal costs the CA nothing). A lineage without a live version gets a fresh key later. */
+static enum nacme_err reuse_key_load(struct issue_job *j)
+{
+    struct nacme_ctx quiet;
+    char *pem = NULL, *what = NULL;
+    size_t len = 0;
+    enum nacme_keytype have;
+    enum nacme_err r;
+
+    nacme_ctx_init(&quiet);
+    if ((r = store_live_key_new(&quiet, j->store, j->name, &pem, &len)) == NACME_E_NOTFOUND) {
+        nacme_verbose(j->ctx, "%s: no live key to reuse yet; generating one", j->name);
+        return NACME_OK;
+    }
+    if (r != NACME_OK) {
+        r = nacme_fail(j->ctx, r, "%s", quiet.errmsg);
+        goto out;
+    }
+    if ((what = nacme_printf_new("live/%s/privkey.pem", j->name)) == NULL) {
+        r = nacme_fail(j->ctx, NACME_E_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((r = key_from_pem_new(j->ctx, pem, len, what, &j->cert_key)) != NACME_OK ||
+        (r = key_type_of(j->ctx, j->cert_key, &have)) != NACME_OK)
+        goto out;
+    if (have != j->req->key_type) {
+        r = nacme_fail(j->ctx, NACME_E_USAGE,
+                       "%s: --reuse-key keeps its %s key, so the key type cannot change to %s; "
+                       "drop --reuse-key or --key-type",
+                       j->name, keytype_name(have), keytype_name(j->req->key_type));
+        goto out;
+    }
+    nacme_verbose(j->ctx, "%s: reusing the live %s key", j->name, keytype_name(have));
+out:
+    nacme_secret_free(pem, len);
+    free(what);
+    return r;
+}
+
 /* Put every token and check them all, then start every challenge, then poll: the CA validates
  * them in parallel. The certificate key is generated while the CA validates (an RSA key takes
  * long enough to matter). */
@@ -337,7 +377,7 @@ static enum nacme_err authorize(struct issue_job *j)
     for (i = 0; i < n && r == NACME_OK; i++)
         if (start[i] != NULL)
             r = acme_challenge_start(j->acme, start[i]);
-    if (r == NACME_OK)
+    if (r == NACME_OK && j->cert_key == NULL) /* not kept by --reuse-key */
         r = key_generate_new(j->ctx, j->req->key_type, &j->cert_key);
     for (i = 0; i < n && r == NACME_OK; i++)
         if (poll[i])
@@ -418,6 +458,7 @@ static void lineage_record(struct store_lineage *lin, const struct issue_request
     lin->challenge = (char *)"http-01";
     lin->webroot = cfg->webroot;
     lin->version = version;
+    lin->reuse_key = req->reuse_key;
 }
 
 /* The serial of the certificate live now, or NULL (none, or unreadable: then nothing to watch). */
@@ -576,6 +617,8 @@ static enum nacme_err job_steps(struct issue_job *j)
         j->res->run_failure = true;
         goto out;
     }
+    if (j->req->reuse_key && (r = reuse_key_load(j)) != NACME_OK)
+        goto out;
     if ((r = acme_client_clone_new(j->run->acme, j->ctx, &j->acme)) != NACME_OK)
         goto out;
     clock_gettime(CLOCK_MONOTONIC, &j->deadline);
@@ -788,6 +831,7 @@ static struct store_lineage *lineage_copy_new(const struct store_lineage *src)
     if (lin == NULL)
         return NULL;
     lin->version = src->version;
+    lin->reuse_key = src->reuse_key;
     if ((lin->domains = calloc(src->ndomains, sizeof(*lin->domains))) == NULL)
         goto fail;
     for (lin->ndomains = 0; lin->ndomains < src->ndomains; lin->ndomains++)
