@@ -118,6 +118,7 @@ struct store_lineage {
     char *webroot;   /* where http-01 tokens were written */
     int version;     /* N of the version live/NAME points at; 0 before the first install */
     bool reuse_key;  /* renewal keeps the live version's private key ("reuse_key": true) */
+    char *preferred_chain; /* --preferred-chain's issuer CN, or NULL (field absent) */
     struct store_renewal renewal; /* renew's state; all zero when none is recorded */
 };
 

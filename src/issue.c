@@ -413,6 +413,69 @@ static enum nacme_err order_wait(struct issue_job *j, const char *want, const ch
     }
 }
 
+/* Whether the chain's topmost certificate was issued by --preferred-chain's name (certbot's rule:
+ * the chains of one CA differ in the root their top certificate chains to). */
+static enum nacme_err chain_matches(struct issue_job *j, const char *pem, size_t len,
+                                    const char *url, bool *match)
+{
+    struct cert_chain *chain = NULL;
+    char *cn = NULL;
+    enum nacme_err r;
+
+    *match = false;
+    if ((r = cert_chain_parse_new(j->ctx, pem, len, &chain)) != NACME_OK ||
+        (r = cert_top_issuer_cn_new(j->ctx, chain->fullchain_pem, &cn)) != NACME_OK)
+        goto out;
+    *match = strcmp(cn, j->req->preferred_chain) == 0;
+    nacme_verbose(j->ctx, "%s: the chain at %s tops out at a certificate issued by \"%s\"%s",
+                  j->name, url, cn, *match ? ": the preferred one" : "");
+out:
+    free(cn);
+    cert_chain_free(chain);
+    return r;
+}
+
+/* The default chain unless it is not the preferred one and an alternate (RFC 8555 §7.4.2) is.
+ * An alternate that cannot be fetched or read is passed over: the certificate is issued. */
+static enum nacme_err preferred_chain_get(struct issue_job *j, char **chain, size_t *len)
+{
+    const char *url = j->order->certificate;
+    char **alts = NULL, *pem = NULL;
+    size_t nalts = 0, plen = 0, i;
+    bool match = false;
+    enum nacme_err r;
+
+    if ((r = acme_certificate_alternates_get_new(j->acme, url, chain, len, &alts, &nalts)) !=
+            NACME_OK ||
+        (r = chain_matches(j, *chain, *len, url, &match)) != NACME_OK || match)
+        goto out;
+    for (i = 0; i < nalts && !match; i++) {
+        if ((r = acme_certificate_get_new(j->acme, alts[i], &pem, &plen)) != NACME_OK ||
+            (r = chain_matches(j, pem, plen, alts[i], &match)) != NACME_OK) {
+            nacme_info(j->ctx, "%s: passing over the alternate chain: %s", j->name,
+                       j->ctx->errmsg);
+            j->ctx->err = NACME_OK;
+            r = NACME_OK;
+        } else if (match) {
+            free(*chain);
+            *chain = pem;
+            *len = plen;
+            pem = NULL;
+        }
+        free(pem);
+        pem = NULL;
+    }
+    if (!match)
+        nacme_verbose(j->ctx,
+                      "%s: none of the %zu chains offered tops out at a certificate issued by "
+                      "\"%s\"; keeping the default chain",
+                      j->name, nalts + 1, j->req->preferred_chain);
+out:
+    free(pem);
+    acme_urls_free(alts, nalts);
+    return r;
+}
+
 static enum nacme_err finalize(struct issue_job *j, char **chain, size_t *len)
 {
     unsigned char *der = NULL;
@@ -439,7 +502,10 @@ static enum nacme_err finalize(struct issue_job *j, char **chain, size_t *len)
                        j->order->url);
         goto out;
     }
-    r = acme_certificate_get_new(j->acme, j->order->certificate, chain, len);
+    if (j->req->preferred_chain == NULL)
+        r = acme_certificate_get_new(j->acme, j->order->certificate, chain, len);
+    else
+        r = preferred_chain_get(j, chain, len);
 out:
     free(der);
     return r;
@@ -459,6 +525,7 @@ static void lineage_record(struct store_lineage *lin, const struct issue_request
     lin->webroot = cfg->webroot;
     lin->version = version;
     lin->reuse_key = req->reuse_key;
+    lin->preferred_chain = (char *)req->preferred_chain;
 }
 
 /* The serial of the certificate live now, or NULL (none, or unreadable: then nothing to watch). */
@@ -842,7 +909,9 @@ static struct store_lineage *lineage_copy_new(const struct store_lineage *src)
         (lin->key_type = nacme_strdup_new(src->key_type)) == NULL ||
         (lin->server = nacme_strdup_new(src->server)) == NULL ||
         (lin->challenge = nacme_strdup_new(src->challenge)) == NULL ||
-        (lin->webroot = nacme_strdup_new(src->webroot)) == NULL)
+        (lin->webroot = nacme_strdup_new(src->webroot)) == NULL ||
+        (src->preferred_chain != NULL &&
+         (lin->preferred_chain = nacme_strdup_new(src->preferred_chain)) == NULL))
         goto fail;
     return lin;
 fail:

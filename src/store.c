@@ -629,6 +629,7 @@ void store_lineage_free(struct store_lineage *lin)
     for (i = 0; i < lin->ndomains; i++)
         free(lin->domains[i]);
     free(lin->domains);
+    free(lin->preferred_chain);
     store_renewal_clear(&lin->renewal);
     free(lin);
 }
@@ -819,7 +820,7 @@ static json_t *renewal_encode_new(const struct store_renewal *rn_const)
 static enum nacme_err lineage_decode(struct nacme_ctx *ctx, json_t *root, const char *name,
                                      struct store_lineage *lin, const char *what)
 {
-    json_t *domains = NULL, *reuse = NULL;
+    json_t *domains = NULL, *reuse = NULL, *pref = NULL;
     json_int_t version = 0;
     const char *s = NULL;
     size_t i;
@@ -874,6 +875,16 @@ static enum nacme_err lineage_decode(struct nacme_ctx *ctx, json_t *root, const 
         goto out;
     }
     lin->reuse_key = json_is_true(reuse);
+    if ((pref = json_object_get(root, "preferred_chain")) != NULL) {
+        if (!json_is_string(pref)) {
+            r = nacme_fail(ctx, NACME_E_INVALID, "%s: field preferred_chain is not a string", what);
+            goto out;
+        }
+        if ((lin->preferred_chain = nacme_strdup_new(json_string_value(pref))) == NULL) {
+            r = oom(ctx);
+            goto out;
+        }
+    }
     r = renewal_decode(ctx, root, &lin->renewal, what);
 out:
     return r;
@@ -951,6 +962,11 @@ static enum nacme_err lineage_encode(struct nacme_ctx *ctx, const struct store_l
     }
     if (lin->reuse_key && json_object_set_new(root, "reuse_key", json_true()) != 0) {
         r = nacme_fail(ctx, NACME_E_INVALID, "cannot encode %s: field reuse_key", what);
+        goto out;
+    }
+    if (lin->preferred_chain != NULL &&
+        json_object_set_new(root, "preferred_chain", json_string(lin->preferred_chain)) != 0) {
+        r = nacme_fail(ctx, NACME_E_INVALID, "cannot encode %s: field preferred_chain", what);
         goto out;
     }
     if ((renewal = renewal_encode_new(&lin->renewal)) != NULL &&
