@@ -177,5 +177,11 @@ void acme_renewal_info_clear(struct acme_renewal_info *ri);
 /* Download the PEM chain (application/pem-certificate-chain). */
 enum nacme_err acme_certificate_get_new(struct acme_client *c, const char *url, char **pem,
                                         size_t *len);
+/* The same, and (when alts is not NULL) the URLs of the alternate chains the CA links to
+ * (Link rel="alternate", RFC 8555 §7.4.2), *nalts of them, freed with acme_urls_free. */
+enum nacme_err acme_certificate_alternates_get_new(struct acme_client *c, const char *url,
+                                                   char **pem, size_t *len, char ***alts,
+                                                   size_t *nalts);
+void acme_urls_free(char **urls, size_t n);
 
 #endif

@@ -22,6 +22,10 @@ struct cert_chain {
 enum nacme_err cert_chain_parse_new(struct nacme_ctx *ctx, const char *pem, size_t len,
                                     struct cert_chain **out);
 void cert_chain_free(struct cert_chain *c);
+/* The issuer common name of the topmost (last) certificate of a PEM chain (cert_chain's
+ * fullchain_pem), "" when that issuer has none: what --preferred-chain compares (certbot's rule). */
+enum nacme_err cert_top_issuer_cn_new(struct nacme_ctx *ctx, const char *fullchain_pem,
+                                      char **cn);
 
 /* NACME_OK when the leaf's public key is key's and its subjectAltName dNSNames are exactly the
  * set `names` (case-insensitive, order free). NACME_E_INVALID naming the mismatch otherwise. */

@@ -28,6 +28,8 @@ struct cli_state {
     const char *cert_name;
     int timeout_s;
     bool force;
+    bool reuse_key; /* --reuse-key: the lineage's key again, and recorded for renew */
+    const char *preferred_chain; /* --preferred-chain ISSUER (argv's string) */
     bool separate;
     bool reload;
     bool nginx; /* --nginx: one certificate per site of nginx's configuration */

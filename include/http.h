@@ -48,5 +48,8 @@ unsigned http_request_count(struct nacme_http *h);
 
 /* The URL of the first Link header with the given rel (e.g. "up", "alternate"); NULL if none. */
 char *http_link_new(const struct http_response *resp, const char *rel);
+/* The same for the nth (from 0) Link with that rel: every "alternate" chain (RFC 8555 §7.4.2). At
+ * most HTTP_MAX_LINKS Link header values are kept per response. */
+char *http_link_nth_new(const struct http_response *resp, const char *rel, size_t nth);
 
 #endif

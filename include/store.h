@@ -117,6 +117,8 @@ struct store_lineage {
     char *challenge; /* "http-01" */
     char *webroot;   /* where http-01 tokens were written */
     int version;     /* N of the version live/NAME points at; 0 before the first install */
+    bool reuse_key;  /* renewal keeps the live version's private key ("reuse_key": true) */
+    char *preferred_chain; /* --preferred-chain's issuer CN, or NULL (field absent) */
     struct store_renewal renewal; /* renew's state; all zero when none is recorded */
 };
 
@@ -182,5 +184,9 @@ enum nacme_err store_version_mtime(struct nacme_ctx *ctx, struct nacme_store *st
 /* The current live certificate (live/NAME/cert.pem) as a heap string; NACME_E_NOTFOUND if none. */
 enum nacme_err store_live_cert_new(struct nacme_ctx *ctx, struct nacme_store *st, const char *name,
                                    char **cert_pem);
+/* The current live private key (live/NAME/privkey.pem), NACME_E_NOTFOUND if none. *key_pem is
+ * wiped and freed by the caller with nacme_secret_free(). */
+enum nacme_err store_live_key_new(struct nacme_ctx *ctx, struct nacme_store *st, const char *name,
+                                  char **key_pem, size_t *key_len);
 
 #endif

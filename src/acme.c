@@ -1143,11 +1143,48 @@ enum nacme_err acme_key_authorization_new(struct acme_client *c, const char *tok
 enum nacme_err acme_certificate_get_new(struct acme_client *c, const char *url, char **pem,
                                         size_t *len)
 {
+    return acme_certificate_alternates_get_new(c, url, pem, len, NULL, NULL);
+}
+
+void acme_urls_free(char **urls, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        free(urls[i]);
+    free(urls);
+}
+
+/* Every Link rel="alternate" of resp (RFC 8555 §7.4.2), in the order the CA sent them. */
+static enum nacme_err alternates_new(struct acme_client *c, const struct http_response *resp,
+                                     char ***alts, size_t *nalts)
+{
+    char *u, **grown;
+
+    while ((u = http_link_nth_new(resp, "alternate", *nalts)) != NULL) {
+        if ((grown = realloc(*alts, (*nalts + 1) * sizeof(*grown))) == NULL) {
+            free(u);
+            return nacme_fail(c->ctx, NACME_E_NOMEM, "out of memory");
+        }
+        *alts = grown;
+        (*alts)[(*nalts)++] = u;
+    }
+    return NACME_OK;
+}
+
+enum nacme_err acme_certificate_alternates_get_new(struct acme_client *c, const char *url,
+                                                   char **pem, size_t *len, char ***alts,
+                                                   size_t *nalts)
+{
     struct http_response resp = {.retry_after = -1};
     enum nacme_err r;
 
     *pem = NULL;
     *len = 0;
+    if (alts != NULL) {
+        *alts = NULL;
+        *nalts = 0;
+    }
     if ((r = acme_post(c, url, "", "application/pem-certificate-chain", &resp)) != NACME_OK)
         goto out;
     if (resp.content_type == NULL ||
@@ -1155,6 +1192,12 @@ enum nacme_err acme_certificate_get_new(struct acme_client *c, const char *url, 
         r = nacme_fail(c->ctx, NACME_E_PROTO,
                        "%s: expected application/pem-certificate-chain, got %s", url,
                        resp.content_type ? "another content type" : "no content type");
+        goto out;
+    }
+    if (alts != NULL && (r = alternates_new(c, &resp, alts, nalts)) != NACME_OK) {
+        acme_urls_free(*alts, *nalts);
+        *alts = NULL;
+        *nalts = 0;
         goto out;
     }
     *pem = resp.body.data;

@@ -507,3 +507,40 @@ out:
     X509_free(x);
     return r;
 }
+
+enum nacme_err cert_top_issuer_cn_new(struct nacme_ctx *ctx, const char *fullchain_pem,
+                                      char **cn)
+{
+    size_t len = fullchain_pem != NULL ? strlen(fullchain_pem) : 0;
+    BIO *bio = NULL;
+    X509 *x, *top = NULL;
+    const X509_NAME *issuer;
+    char buf[256];
+    int n;
+    enum nacme_err r = NACME_OK;
+
+    *cn = NULL;
+    if (len == 0 || len > INT_MAX || (bio = BIO_new_mem_buf(fullchain_pem, (int)len)) == NULL) {
+        r = nacme_fail(ctx, NACME_E_INVALID, "no certificate chain given");
+        goto out;
+    }
+    /* The chain was re-encoded by cert_chain_parse_new: nothing but certificates, in order. */
+    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        X509_free(top);
+        top = x;
+    }
+    ERR_clear_error(); /* the end of the input */
+    if (top == NULL) {
+        r = nacme_fail(ctx, NACME_E_INVALID, "no certificate in the chain");
+        goto out;
+    }
+    issuer = X509_get_issuer_name(top);
+    n = X509_NAME_get_text_by_NID((X509_NAME *)issuer, NID_commonName, buf, sizeof(buf));
+    /* An issuer without a CN (or one too long for buf) matches no name: "" rather than a failure. */
+    if ((*cn = nacme_strdup_new(n > 0 ? buf : "")) == NULL)
+        r = nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
+out:
+    X509_free(top);
+    BIO_free(bio);
+    return r;
+}

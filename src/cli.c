@@ -46,6 +46,8 @@ enum cli_opt_id {
     OPT_CERT_NAME,
     OPT_KEY_TYPE,
     OPT_FORCE,
+    OPT_REUSE_KEY,
+    OPT_PREFERRED_CHAIN,
     OPT_TIMEOUT,
     OPT_SEPARATE,
     OPT_PARALLEL,
@@ -124,6 +126,10 @@ static const struct cli_option cli_options[] = {
      "certificate key: ec256 (default), ec384, rsa2048, rsa3072, rsa4096"},
     {"force", OPT_FORCE, no_argument, NULL, CMD_ISSUE | CMD_RENEW,
      "replace a certificate even when it is not due for renewal (renew: and despite backoff)"},
+    {"reuse-key", OPT_REUSE_KEY, no_argument, NULL, CMD_ISSUE | CMD_RENEW,
+     "keep the lineage's private key for the new certificate (recorded: renew repeats it)"},
+    {"preferred-chain", OPT_PREFERRED_CHAIN, required_argument, "ISSUER", CMD_ISSUE | CMD_RENEW,
+     "of the CA's chains, the one whose topmost certificate's issuer CN is ISSUER (recorded)"},
     {"timeout", OPT_TIMEOUT, required_argument, "SECONDS", CMD_ISSUE | CMD_RENEW,
      "give up waiting for validation and issuance after this long (default 300)"},
     {"reload", OPT_RELOAD, no_argument, NULL, CMD_ISSUE | CMD_NGINX_SETUP | CMD_ACCOUNT_ROLLOVER,
@@ -175,9 +181,11 @@ struct cli_command {
 static const struct cli_command cli_commands[] = {
     {"issue", CMD_ISSUE,
      "-d NAME [-d NAME ...] [--cert-name NAME | --separate [--parallel N]] | --nginx "
-     "[--key-type TYPE] [--force] [--reload]",
+     "[--key-type TYPE] [--reuse-key] [--preferred-chain ISSUER] [--force] [--reload]",
      "obtain a certificate for one or more names over http-01", cmd_issue},
-    {"renew", CMD_RENEW, "[--cert-name NAME] [--force] [--dry-run] [--no-reload]",
+    {"renew", CMD_RENEW,
+     "[--cert-name NAME] [--force] [--reuse-key] [--preferred-chain ISSUER] [--dry-run] "
+     "[--no-reload]",
      "renew every certificate that is due (ARI or lifetime), then test and reload nginx once",
      cmd_renew},
     {"list", CMD_LIST, "[--cert-name NAME]",
@@ -330,6 +338,24 @@ static enum nacme_err set_string(struct cli_state *st, char **dst, const char *v
     return NACME_OK;
 }
 
+/* An issuer CN as lineage.json will hold it: 1-255 bytes of UTF-8 without control characters. */
+static enum nacme_err set_preferred_chain(struct cli_state *st, const char *v)
+{
+    json_t *utf8 = json_string(v); /* NULL for invalid UTF-8 */
+    size_t i, n = strlen(v);
+    bool ok = utf8 != NULL && n >= 1 && n <= 255;
+
+    json_decref(utf8);
+    for (i = 0; ok && i < n; i++)
+        ok = (unsigned char)v[i] >= 0x20 && v[i] != 0x7f;
+    if (!ok)
+        return nacme_fail(st->ctx, NACME_E_USAGE,
+                          "--preferred-chain: give the issuer's common name, 1-255 bytes of "
+                          "UTF-8 without control characters");
+    st->preferred_chain = v;
+    return NACME_OK;
+}
+
 static enum nacme_err add_domain(struct cli_state *st, const char *v)
 {
     char **d = realloc(st->domains, (st->ndomains + 1) * sizeof(*d));
@@ -405,6 +431,8 @@ static enum nacme_err apply_option(struct cli_state *st, int id, const char *v)
     case OPT_DOMAIN: return add_domain(st, v);
     case OPT_CERT_NAME: st->cert_name = v; return NACME_OK;
     case OPT_FORCE: st->force = true; return NACME_OK;
+    case OPT_REUSE_KEY: st->reuse_key = true; return NACME_OK;
+    case OPT_PREFERRED_CHAIN: return set_preferred_chain(st, v);
     case OPT_TIMEOUT: return parse_int(st, "timeout", v, 1, 86400, &st->timeout_s);
     case OPT_SEPARATE: st->separate = true; return NACME_OK;
     case OPT_PARALLEL: return parse_int(st, "parallel", v, 1, 100, &st->parallel);

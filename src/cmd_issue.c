@@ -156,6 +156,8 @@ static enum nacme_err run_nginx_batch(struct cli_state *st, struct nacme_config 
             .nnames = sites->sites[i].nnames,
             .key_type = kt,
             .force = st->force,
+            .reuse_key = st->reuse_key,
+            .preferred_chain = st->preferred_chain,
             .timeout_s = st->timeout_s ? st->timeout_s : 300,
         };
     nacme_verbose(st->ctx, "%s: %zu sites", cfg->nginx_conf, sites->nsites);
@@ -183,6 +185,8 @@ static enum nacme_err run_issue_batch(struct cli_state *st, struct nacme_config 
             .nnames = 1,
             .key_type = kt,
             .force = st->force,
+            .reuse_key = st->reuse_key,
+            .preferred_chain = st->preferred_chain,
             .timeout_s = st->timeout_s ? st->timeout_s : 300,
         };
     r = run_batch(st, cfg, reqs, n);
@@ -224,6 +228,8 @@ static enum nacme_err issue_locked(struct cli_state *st, struct nacme_config *cf
 {
     struct issue_request req = {.timeout_s = st->timeout_s ? st->timeout_s : 300,
                                 .force = st->force,
+                                .reuse_key = st->reuse_key,
+                                .preferred_chain = st->preferred_chain,
                                 .key_type = kt};
     struct deploy_opts dopt;
     struct issue_batch_opts opt = {.parallel = 1};

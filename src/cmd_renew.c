@@ -467,6 +467,9 @@ static void renew_group(struct renew_run *run, size_t first, bool *in_group,
             .nnames = it->lin->ndomains,
             .cert_name = it->name,
             .key_type = kt,
+            .reuse_key = it->lin->reuse_key || run->st->reuse_key,
+            .preferred_chain = run->st->preferred_chain ? run->st->preferred_chain
+                                                        : it->lin->preferred_chain,
             .force = true, /* due by this run's rule, which issue's own check does not know */
             .timeout_s = run->st->timeout_s ? run->st->timeout_s : 300,
             .replaces = it->lin->renewal.certid,

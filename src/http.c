@@ -520,8 +520,13 @@ out:
     return r;
 }
 
-/* Link: <URL>;rel="up", <URL2>;rel="alternate" — one header value may hold several links. */
 char *http_link_new(const struct http_response *resp, const char *rel)
+{
+    return http_link_nth_new(resp, rel, 0);
+}
+
+/* Link: <URL>;rel="up", <URL2>;rel="alternate" — one header value may hold several links. */
+char *http_link_nth_new(const struct http_response *resp, const char *rel, size_t nth)
 {
     size_t i, rlen = strlen(rel);
 
@@ -539,7 +544,8 @@ char *http_link_new(const struct http_response *resp, const char *rel)
                     r++;
                 if (strncmp(r, rel, rlen) == 0 && (r[rlen] == '"' || r[rlen] == ';' ||
                                                    r[rlen] == ',' || r[rlen] == '\0' ||
-                                                   r[rlen] == ' '))
+                                                   r[rlen] == ' ') &&
+                    nth-- == 0)
                     return nacme_strndup_new(p + 1, (size_t)(end - p - 1));
             }
             p = end;

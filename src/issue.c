@@ -360,6 +360,46 @@ static enum nacme_err authz_poll(struct issue_job *j, const char *url)
     return r;
 }
 
+/* --reuse-key: the live version's key, checked to be of the requested type, before any order
+ * (a refusal costs the CA nothing). A lineage without a live version gets a fresh key later. */
+static enum nacme_err reuse_key_load(struct issue_job *j)
+{
+    struct nacme_ctx quiet;
+    char *pem = NULL, *what = NULL;
+    size_t len = 0;
+    enum nacme_keytype have;
+    enum nacme_err r;
+
+    nacme_ctx_init(&quiet);
+    if ((r = store_live_key_new(&quiet, j->store, j->name, &pem, &len)) == NACME_E_NOTFOUND) {
+        nacme_verbose(j->ctx, "%s: no live key to reuse yet; generating one", j->name);
+        return NACME_OK;
+    }
+    if (r != NACME_OK) {
+        r = nacme_fail(j->ctx, r, "%s", quiet.errmsg);
+        goto out;
+    }
+    if ((what = nacme_printf_new("live/%s/privkey.pem", j->name)) == NULL) {
+        r = nacme_fail(j->ctx, NACME_E_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((r = key_from_pem_new(j->ctx, pem, len, what, &j->cert_key)) != NACME_OK ||
+        (r = key_type_of(j->ctx, j->cert_key, &have)) != NACME_OK)
+        goto out;
+    if (have != j->req->key_type) {
+        r = nacme_fail(j->ctx, NACME_E_USAGE,
+                       "%s: --reuse-key keeps its %s key, so the key type cannot change to %s; "
+                       "drop --reuse-key or --key-type",
+                       j->name, keytype_name(have), keytype_name(j->req->key_type));
+        goto out;
+    }
+    nacme_verbose(j->ctx, "%s: reusing the live %s key", j->name, keytype_name(have));
+out:
+    nacme_secret_free(pem, len);
+    free(what);
+    return r;
+}
+
 /* Put every token and check them all, then start every challenge, then poll: the CA validates
  * them in parallel. The certificate key is generated while the CA validates (an RSA key takes
  * long enough to matter). */
@@ -379,7 +419,7 @@ static enum nacme_err authorize(struct issue_job *j)
     for (i = 0; i < n && r == NACME_OK; i++)
         if (start[i] != NULL)
             r = acme_challenge_start(j->acme, start[i]);
-    if (r == NACME_OK)
+    if (r == NACME_OK && j->cert_key == NULL) /* not kept by --reuse-key */
         r = key_generate_new(j->ctx, j->req->key_type, &j->cert_key);
     for (i = 0; i < n && r == NACME_OK; i++)
         if (poll[i])
@@ -415,6 +455,69 @@ static enum nacme_err order_wait(struct issue_job *j, const char *want, const ch
     }
 }
 
+/* Whether the chain's topmost certificate was issued by --preferred-chain's name (certbot's rule:
+ * the chains of one CA differ in the root their top certificate chains to). */
+static enum nacme_err chain_matches(struct issue_job *j, const char *pem, size_t len,
+                                    const char *url, bool *match)
+{
+    struct cert_chain *chain = NULL;
+    char *cn = NULL;
+    enum nacme_err r;
+
+    *match = false;
+    if ((r = cert_chain_parse_new(j->ctx, pem, len, &chain)) != NACME_OK ||
+        (r = cert_top_issuer_cn_new(j->ctx, chain->fullchain_pem, &cn)) != NACME_OK)
+        goto out;
+    *match = strcmp(cn, j->req->preferred_chain) == 0;
+    nacme_verbose(j->ctx, "%s: the chain at %s tops out at a certificate issued by \"%s\"%s",
+                  j->name, url, cn, *match ? ": the preferred one" : "");
+out:
+    free(cn);
+    cert_chain_free(chain);
+    return r;
+}
+
+/* The default chain unless it is not the preferred one and an alternate (RFC 8555 §7.4.2) is.
+ * An alternate that cannot be fetched or read is passed over: the certificate is issued. */
+static enum nacme_err preferred_chain_get(struct issue_job *j, char **chain, size_t *len)
+{
+    const char *url = j->order->certificate;
+    char **alts = NULL, *pem = NULL;
+    size_t nalts = 0, plen = 0, i;
+    bool match = false;
+    enum nacme_err r;
+
+    if ((r = acme_certificate_alternates_get_new(j->acme, url, chain, len, &alts, &nalts)) !=
+            NACME_OK ||
+        (r = chain_matches(j, *chain, *len, url, &match)) != NACME_OK || match)
+        goto out;
+    for (i = 0; i < nalts && !match; i++) {
+        if ((r = acme_certificate_get_new(j->acme, alts[i], &pem, &plen)) != NACME_OK ||
+            (r = chain_matches(j, pem, plen, alts[i], &match)) != NACME_OK) {
+            nacme_info(j->ctx, "%s: passing over the alternate chain: %s", j->name,
+                       j->ctx->errmsg);
+            j->ctx->err = NACME_OK;
+            r = NACME_OK;
+        } else if (match) {
+            free(*chain);
+            *chain = pem;
+            *len = plen;
+            pem = NULL;
+        }
+        free(pem);
+        pem = NULL;
+    }
+    if (!match)
+        nacme_verbose(j->ctx,
+                      "%s: none of the %zu chains offered tops out at a certificate issued by "
+                      "\"%s\"; keeping the default chain",
+                      j->name, nalts + 1, j->req->preferred_chain);
+out:
+    free(pem);
+    acme_urls_free(alts, nalts);
+    return r;
+}
+
 static enum nacme_err finalize(struct issue_job *j, char **chain, size_t *len)
 {
     unsigned char *der = NULL;
@@ -441,7 +544,10 @@ static enum nacme_err finalize(struct issue_job *j, char **chain, size_t *len)
                        j->order->url);
         goto out;
     }
-    r = acme_certificate_get_new(j->acme, j->order->certificate, chain, len);
+    if (j->req->preferred_chain == NULL)
+        r = acme_certificate_get_new(j->acme, j->order->certificate, chain, len);
+    else
+        r = preferred_chain_get(j, chain, len);
 out:
     free(der);
     return r;
@@ -460,6 +566,8 @@ static void lineage_record(struct store_lineage *lin, const struct issue_request
     lin->challenge = (char *)"http-01";
     lin->webroot = cfg->webroot;
     lin->version = version;
+    lin->reuse_key = req->reuse_key;
+    lin->preferred_chain = (char *)req->preferred_chain;
 }
 
 /* The serial of the certificate live now, or NULL (none, or unreadable: then nothing to watch). */
@@ -618,6 +726,8 @@ static enum nacme_err job_steps(struct issue_job *j)
         j->res->run_failure = true;
         goto out;
     }
+    if (j->req->reuse_key && (r = reuse_key_load(j)) != NACME_OK)
+        goto out;
     if ((r = acme_client_clone_new(j->run->acme, j->ctx, &j->acme)) != NACME_OK)
         goto out;
     clock_gettime(CLOCK_MONOTONIC, &j->deadline);
@@ -830,6 +940,7 @@ static struct store_lineage *lineage_copy_new(const struct store_lineage *src)
     if (lin == NULL)
         return NULL;
     lin->version = src->version;
+    lin->reuse_key = src->reuse_key;
     if ((lin->domains = calloc(src->ndomains, sizeof(*lin->domains))) == NULL)
         goto fail;
     for (lin->ndomains = 0; lin->ndomains < src->ndomains; lin->ndomains++)
@@ -840,7 +951,9 @@ static struct store_lineage *lineage_copy_new(const struct store_lineage *src)
         (lin->key_type = nacme_strdup_new(src->key_type)) == NULL ||
         (lin->server = nacme_strdup_new(src->server)) == NULL ||
         (lin->challenge = nacme_strdup_new(src->challenge)) == NULL ||
-        (lin->webroot = nacme_strdup_new(src->webroot)) == NULL)
+        (lin->webroot = nacme_strdup_new(src->webroot)) == NULL ||
+        (src->preferred_chain != NULL &&
+         (lin->preferred_chain = nacme_strdup_new(src->preferred_chain)) == NULL))
         goto fail;
     return lin;
 fail:

@@ -630,6 +630,7 @@ void store_lineage_free(struct store_lineage *lin)
     for (i = 0; i < lin->ndomains; i++)
         free(lin->domains[i]);
     free(lin->domains);
+    free(lin->preferred_chain);
     store_renewal_clear(&lin->renewal);
     free(lin);
 }
@@ -820,7 +821,7 @@ static json_t *renewal_encode_new(const struct store_renewal *rn_const)
 static enum nacme_err lineage_decode(struct nacme_ctx *ctx, json_t *root, const char *name,
                                      struct store_lineage *lin, const char *what)
 {
-    json_t *domains = NULL;
+    json_t *domains = NULL, *reuse = NULL, *pref = NULL;
     json_int_t version = 0;
     const char *s = NULL;
     size_t i;
@@ -869,6 +870,22 @@ static enum nacme_err lineage_decode(struct nacme_ctx *ctx, json_t *root, const 
         goto out;
     }
     lin->version = (int)version;
+    /* Optional: records older than --reuse-key have none, which means a fresh key. */
+    if ((reuse = json_object_get(root, "reuse_key")) != NULL && !json_is_boolean(reuse)) {
+        r = nacme_fail(ctx, NACME_E_INVALID, "%s: field reuse_key is not true or false", what);
+        goto out;
+    }
+    lin->reuse_key = json_is_true(reuse);
+    if ((pref = json_object_get(root, "preferred_chain")) != NULL) {
+        if (!json_is_string(pref)) {
+            r = nacme_fail(ctx, NACME_E_INVALID, "%s: field preferred_chain is not a string", what);
+            goto out;
+        }
+        if ((lin->preferred_chain = nacme_strdup_new(json_string_value(pref))) == NULL) {
+            r = oom(ctx);
+            goto out;
+        }
+    }
     r = renewal_decode(ctx, root, &lin->renewal, what);
 out:
     return r;
@@ -941,6 +958,15 @@ static enum nacme_err lineage_encode(struct nacme_ctx *ctx, const struct store_l
                      lin->challenge, "webroot", lin->webroot, "version", (json_int_t)version);
     if (root == NULL) {
         r = nacme_fail(ctx, NACME_E_INVALID, "cannot encode %s: a field is missing", what);
+        goto out;
+    }
+    if (lin->reuse_key && json_object_set_new(root, "reuse_key", json_true()) != 0) {
+        r = nacme_fail(ctx, NACME_E_INVALID, "cannot encode %s: field reuse_key", what);
+        goto out;
+    }
+    if (lin->preferred_chain != NULL &&
+        json_object_set_new(root, "preferred_chain", json_string(lin->preferred_chain)) != 0) {
+        r = nacme_fail(ctx, NACME_E_INVALID, "cannot encode %s: field preferred_chain", what);
         goto out;
     }
     if ((renewal = renewal_encode_new(&lin->renewal)) != NULL &&
@@ -1286,19 +1312,20 @@ enum nacme_err store_lineage_install(struct nacme_ctx *ctx, struct nacme_store *
     return r;
 }
 
-enum nacme_err store_live_cert_new(struct nacme_ctx *ctx, struct nacme_store *st, const char *name,
-                                   char **cert_pem)
+/* FILE of the version live/NAME points at, read through archive/ (see below). */
+static enum nacme_err live_file_new(struct nacme_ctx *ctx, struct nacme_store *st, const char *name,
+                                    const char *file, char **data, size_t *len)
 {
     char num[16];
     char *what = NULL;
     int archfd = -1, namefd = -1, vfd = -1, version = 0;
     enum nacme_err r;
 
-    *cert_pem = NULL;
+    *data = NULL;
     if ((r = name_check(ctx, name)) != NACME_OK ||
         (r = live_version(ctx, st, name, &version)) != NACME_OK)
         goto out;
-    if ((what = store_path_new(st, "live/%s/cert.pem", name)) == NULL) {
+    if ((what = store_path_new(st, "live/%s/%s", name, file)) == NULL) {
         r = oom(ctx);
         goto out;
     }
@@ -1312,13 +1339,25 @@ enum nacme_err store_live_cert_new(struct nacme_ctx *ctx, struct nacme_store *st
         (r = dir_open(ctx, archfd, name, &namefd, what)) != NACME_OK ||
         (r = dir_open(ctx, namefd, num, &vfd, what)) != NACME_OK)
         goto out;
-    r = safefile_read_new(ctx, vfd, "cert.pem", STORE_FILE_MAX, cert_pem, NULL, what);
+    r = safefile_read_new(ctx, vfd, file, STORE_FILE_MAX, data, len, what);
 out:
     fd_close(vfd);
     fd_close(namefd);
     fd_close(archfd);
     free(what);
     return r;
+}
+
+enum nacme_err store_live_cert_new(struct nacme_ctx *ctx, struct nacme_store *st, const char *name,
+                                   char **cert_pem)
+{
+    return live_file_new(ctx, st, name, "cert.pem", cert_pem, NULL);
+}
+
+enum nacme_err store_live_key_new(struct nacme_ctx *ctx, struct nacme_store *st, const char *name,
+                                  char **key_pem, size_t *key_len)
+{
+    return live_file_new(ctx, st, name, "privkey.pem", key_pem, key_len);
 }
 
 static int name_cmp(const void *a, const void *b)

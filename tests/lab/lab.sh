@@ -12,7 +12,9 @@
 # good nonces Pebble rejects, default 0), LAB_AUTHZREUSE (percent of authorizations reused,
 # default 50), LAB_CERT_VALIDITY (seconds certificates are valid; default Pebble's 5 years),
 # LAB_PEBBLE=newer (Debian 13's Pebble 2.6, with ACME Renewal Information, fetched beforehand by
-# tests/lab/pebble-newer.sh; the system's Pebble otherwise).
+# tests/lab/pebble-newer.sh; the system's Pebble otherwise), LAB_ALTERNATE_ROOTS (N: Pebble offers N
+# alternate chains, each to its own root, as Link rel="alternate"; default 0; every root is at
+# $LAB_MGMT_URL/roots/I, I = 0..N).
 set -u -o pipefail
 
 readonly EAB_KID="kid-1"
@@ -248,6 +250,7 @@ start_pebble() {
             exec env PEBBLE_VA_NOSLEEP=1 \
                 PEBBLE_WFE_NONCEREJECT="${LAB_NONCEREJECT:-0}" \
                 PEBBLE_AUTHZREUSE="${LAB_AUTHZREUSE:-50}" \
+                PEBBLE_ALTERNATE_ROOTS="${LAB_ALTERNATE_ROOTS:-0}" \
                 "$PEBBLE_BIN" -config "$DIR/pebble.json" -dnsserver "127.0.0.1:$DNS_PORT"
     ) </dev/null >"$log" 2>&1 &
     pid=$!
@@ -346,6 +349,7 @@ write_env() {
         echo "export LAB_NGINX='$NGINX_CMD'"
         echo "export LAB_NONCEREJECT=${LAB_NONCEREJECT:-0}"
         echo "export LAB_AUTHZREUSE=${LAB_AUTHZREUSE:-50}"
+        echo "export LAB_ALTERNATE_ROOTS=${LAB_ALTERNATE_ROOTS:-0}"
         echo "export LAB_CERT_VALIDITY=${LAB_CERT_VALIDITY:-}"
         echo "export LAB_PEBBLE=${LAB_PEBBLE:-system}"
         if [ "${LAB_EAB:-0}" = 1 ]; then

@@ -63,7 +63,7 @@ lab_up() {
     _lab_cleanup
     # A previous lab's settings must not leak into this one.
     unset LAB_EAB LAB_NONCEREJECT LAB_AUTHZREUSE LAB_EAB_KID LAB_EAB_HMAC LAB_CERT_VALIDITY \
-        LAB_PEBBLE
+        LAB_PEBBLE LAB_ALTERNATE_ROOTS
     _LAB_TMP=$(mktemp -d "${TMPDIR:-/tmp}/nacme-lab.XXXXXX") || {
         echo "Bail out! lab_up: mktemp failed"
         exit 1

@@ -801,6 +801,14 @@ static void test_lineage_refusals(void **state)
         {"{\"name\": \"example.com\", \"domains\": [\"a\"], \"key_type\": \"ec256\", \"server\": "
          "\"s\", \"challenge\": \"http-01\", \"webroot\": \"/w\", \"version\": -1}",
          ": version -1 is out of range"},
+        {"{\"name\": \"example.com\", \"domains\": [\"a\"], \"key_type\": \"ec256\", \"server\": "
+         "\"s\", \"challenge\": \"http-01\", \"webroot\": \"/w\", \"version\": 1, "
+         "\"reuse_key\": \"yes\"}",
+         ": field reuse_key is not true or false"},
+        {"{\"name\": \"example.com\", \"domains\": [\"a\"], \"key_type\": \"ec256\", \"server\": "
+         "\"s\", \"challenge\": \"http-01\", \"webroot\": \"/w\", \"version\": 1, "
+         "\"preferred_chain\": 1}",
+         ": field preferred_chain is not a string"},
         {"{\"name\": \"example.com\", \"name\": \"example.com\"}",
          ":1: duplicate object key near '\"name\"'"},
         {"[1]", ": not a JSON object"},
@@ -824,6 +832,45 @@ static void test_lineage_refusals(void **state)
                  cases[i].msg);
         assert_string_equal(f->ctx.errmsg, expect);
     }
+}
+
+/* reuse_key and preferred_chain round-trip through lineage.json (absent when false or NULL), and
+ * the live key is the one of the version live/ points at. */
+static void test_reuse_key_record(void **state)
+{
+    static const bool reuse[] = {false, true, false};
+    static const char *const pref[] = {"Root X1", NULL, "R\xc3\xa9seau Root"};
+    struct fixture *f = *state;
+    struct store_lineage lin, *got = NULL;
+    char *key = NULL, *json;
+    size_t len = 0, i;
+
+    open_store(f);
+    assert_int_equal(store_live_key_new(&f->ctx, f->st, "example.com", &key, &len),
+                     NACME_E_NOTFOUND);
+    assert_null(key);
+    lineage_init(&lin, "example.com");
+    for (i = 0; i < sizeof(reuse) / sizeof(reuse[0]); i++) {
+        lin.reuse_key = reuse[i];
+        lin.preferred_chain = (char *)pref[i];
+        install(f, &lin, i == 0 ? "one" : i == 1 ? "two" : "three");
+        assert_int_equal(store_lineage_load_new(&f->ctx, f->st, "example.com", &got), NACME_OK);
+        assert_int_equal(got->reuse_key, reuse[i]);
+        if (pref[i] == NULL)
+            assert_null(got->preferred_chain);
+        else
+            assert_string_equal(got->preferred_chain, pref[i]);
+        store_lineage_free(got);
+        json = get_file(f, "state/archive/example.com/lineage.json");
+        assert_int_equal(strstr(json, "\"reuse_key\": true") != NULL, reuse[i]);
+        assert_null(strstr(json, "\"reuse_key\": false"));
+        assert_int_equal(strstr(json, "preferred_chain") != NULL, pref[i] != NULL);
+        free(json);
+    }
+    assert_int_equal(store_live_key_new(&f->ctx, f->st, "example.com", &key, &len), NACME_OK);
+    assert_string_equal(key, "KEY three\n");
+    assert_int_equal(len, strlen("KEY three\n"));
+    free(key);
 }
 
 /* Symlinks planted where the store expects its own files and directories are not followed. */
@@ -995,6 +1042,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_account_refusals, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_install_modes, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_install_second, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_reuse_key_record, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_install_skips_leftover, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_install_fails_midway, fixture_setup,
