@@ -20,8 +20,13 @@ enum nacme_err nginx_test(struct nacme_ctx *ctx, const char *cmd, char **output)
 /* Whether the nginx master of pid_file runs. */
 bool nginx_running(const char *pid_file);
 
-/* The reload command: NACME_OK when it exited 0, else NACME_E_IO naming it and its output. */
-enum nacme_err nginx_reload(struct nacme_ctx *ctx, const char *cmd);
+#define NGINX_WORKERS_MAX 1024
+#define NGINX_SETTLE_MS 10000
+
+/* The reload command: NACME_OK when it exited 0, else NACME_E_IO naming it and its output. Then,
+ * when pid_file names a running master, wait (up to NGINX_SETTLE_MS) until every worker it had
+ * before has stopped taking connections, so that nginx answers with the new configuration only. */
+enum nacme_err nginx_reload(struct nacme_ctx *ctx, const char *cmd, const char *pid_file);
 
 /* The serial (upper-case hex) of the certificate nginx presents at host:port for the SNI name.
  * No verification: it is our own nginx, and the point is to compare with what we installed. */

@@ -157,7 +157,7 @@ static enum nacme_err rollover_reload(struct cli_state *st, const struct nacme_c
                    cfg->nginx_pid_file);
         return NACME_OK;
     }
-    if ((r = nginx_reload(st->ctx, cfg->nginx_reload_cmd)) != NACME_OK)
+    if ((r = nginx_reload(st->ctx, cfg->nginx_reload_cmd, cfg->nginx_pid_file)) != NACME_OK)
         return nacme_fail_prefix(st->ctx, "the new account key is in use and the stateless "
                                           "snippet rewritten, but nginx was not reloaded");
     *reloaded = true;

@@ -532,7 +532,7 @@ static enum nacme_err setup_includes(struct cli_state *st, const struct nacme_co
                                 "it, nor starting it",
                        cfg->nginx_pid_file);
         else if (st->reload) {
-            if ((r = nginx_reload(st->ctx, cfg->nginx_reload_cmd)) != NACME_OK)
+            if ((r = nginx_reload(st->ctx, cfg->nginx_reload_cmd, cfg->nginx_pid_file)) != NACME_OK)
                 goto out;
             reloaded = true;
             nacme_info(st->ctx, "nginx reloaded");

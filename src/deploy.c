@@ -162,7 +162,7 @@ enum nacme_err deploy_run(struct nacme_ctx *ctx, struct nacme_store *st,
                    o->pid_file);
         goto out;
     }
-    if ((r = nginx_reload(ctx, o->reload_cmd)) != NACME_OK ||
+    if ((r = nginx_reload(ctx, o->reload_cmd, o->pid_file)) != NACME_OK ||
         (r = verify(ctx, o, items, n)) != NACME_OK)
         goto out;
     nacme_info(ctx, "nginx reloaded (\"%s\")", o->reload_cmd);

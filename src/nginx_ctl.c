@@ -1,7 +1,9 @@
 /* nginx_ctl.c - running nginx's commands without a shell, and asking nginx what it serves. */
 #include "nginx_ctl.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -65,36 +67,126 @@ enum nacme_err nginx_test(struct nacme_ctx *ctx, const char *cmd, char **output)
     return r;
 }
 
-bool nginx_running(const char *pid_file)
+/* The master's pid from pid_file, or 0. */
+static pid_t master_pid(const char *pid_file)
 {
     char buf[32];
     ssize_t n;
     long pid;
     int fd;
 
-    if ((fd = open(pid_file, O_RDONLY | O_CLOEXEC)) < 0)
-        return false;
+    if (pid_file == NULL || (fd = open(pid_file, O_RDONLY | O_CLOEXEC)) < 0)
+        return 0;
     n = read(fd, buf, sizeof(buf) - 1);
     close(fd);
     if (n <= 0)
-        return false;
+        return 0;
     buf[n] = '\0';
     pid = strtol(buf, NULL, 10);
-    return pid > 1 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+    return pid > 1 && pid <= INT_MAX ? (pid_t)pid : 0;
 }
 
-enum nacme_err nginx_reload(struct nacme_ctx *ctx, const char *cmd)
+bool nginx_running(const char *pid_file)
 {
+    pid_t pid = master_pid(pid_file);
+
+    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+/* The parent of pid (field 4 of /proc/PID/stat), or 0. */
+static pid_t parent_of(pid_t pid)
+{
+    char path[64], buf[512], *p;
+    ssize_t n;
+    int fd;
+    long ppid;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return 0;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    /* the name in parentheses may hold anything: skip to its last ')' */
+    if ((p = strrchr(buf, ')')) == NULL || sscanf(p + 1, " %*c %ld", &ppid) != 1)
+        return 0;
+    return (pid_t)ppid;
+}
+
+/* The master's worker processes (its children), at most max; their number. */
+static size_t workers_of(pid_t master, pid_t *out, size_t max)
+{
+    struct dirent *de;
+    DIR *d;
+    char *end;
+    long pid;
+    size_t n = 0;
+
+    if ((d = opendir("/proc")) == NULL)
+        return 0;
+    while (n < max && (de = readdir(d)) != NULL) {
+        pid = strtol(de->d_name, &end, 10);
+        if (*end == '\0' && pid > 0 && parent_of((pid_t)pid) == master)
+            out[n++] = (pid_t)pid;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Whether worker pid of master no longer takes connections: gone, or retitled by nginx as
+ * "worker process is shutting down", which it does in the same step as closing its listening
+ * sockets. */
+static bool worker_retired(pid_t master, pid_t pid)
+{
+    char path[64], title[256];
+    ssize_t n;
+    int fd;
+
+    if (parent_of(pid) != master)
+        return true;
+    snprintf(path, sizeof(path), "/proc/%ld/cmdline", (long)pid);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return true;
+    n = read(fd, title, sizeof(title) - 1);
+    close(fd);
+    if (n <= 0)
+        return true;
+    title[n] = '\0';
+    return strstr(title, "shutting down") != NULL;
+}
+
+enum nacme_err nginx_reload(struct nacme_ctx *ctx, const char *cmd, const char *pid_file)
+{
+    pid_t master = master_pid(pid_file), old[NGINX_WORKERS_MAX];
+    size_t nold = 0, i, waited;
     char *text = NULL, line[512];
     int status;
     enum nacme_err r;
 
+    if (master > 0)
+        nold = workers_of(master, old, NGINX_WORKERS_MAX);
     if ((r = run_command_new(ctx, cmd, NULL, 60, &text, &status)) != NACME_OK)
         return r;
     if (status != 0) {
         pick_line(text, line, sizeof(line));
         r = nacme_fail(ctx, NACME_E_IO, "\"%s\" fails (exit %d): %s", cmd, status, line);
+        goto out;
     }
+    /* nginx -s reload only signals the master. Until each old worker has closed its listening
+     * sockets it may still take a connection and answer with the old configuration: what is
+     * checked or asked of nginx next (a challenge, a certificate) must meet the new one. */
+    for (waited = 0, i = 0; i < nold && waited < NGINX_SETTLE_MS; waited += 20) {
+        while (i < nold && worker_retired(master, old[i]))
+            i++;
+        if (i < nold && nacme_sleep_ms(20) != 0)
+            break;
+    }
+    if (i < nold)
+        nacme_verbose(ctx, "nginx's old worker %ld still takes connections after %d ms",
+                      (long)old[i], NGINX_SETTLE_MS);
+out:
     free(text);
     return r;
 }
