@@ -1,6 +1,7 @@
 /* cert.c - checking what the CA sent before anything is installed. */
 #include "cert.h"
 
+#include <arpa/inet.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,7 +273,21 @@ static void names_free(char **names, size_t n)
     free(names);
 }
 
-/* The subjectAltName dNSNames of x, in order; none when there is no such extension. */
+/* An iPAddress SAN as text, canonical as names_normalize writes it; NULL when not 4 or 16 octets. */
+static char *ip_text_new(const ASN1_OCTET_STRING *ip)
+{
+    char buf[INET6_ADDRSTRLEN];
+    int len = ASN1_STRING_length(ip);
+
+    if ((len != 4 && len != 16) ||
+        inet_ntop(len == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(ip), buf,
+                  sizeof(buf)) == NULL)
+        return NULL;
+    return nacme_strdup_new(buf);
+}
+
+/* The subjectAltName dNSNames and iPAddresses (as text) of x, in order; none when there is no
+ * such extension. */
 static enum nacme_err dns_names_new(struct nacme_ctx *ctx, X509 *x, char ***out, size_t *nout)
 {
     enum nacme_err r = NACME_OK;
@@ -301,6 +316,15 @@ static enum nacme_err dns_names_new(struct nacme_ctx *ctx, X509 *x, char ***out,
     }
     for (i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
         gen = sk_GENERAL_NAME_value(gens, i);
+        if (gen->type == GEN_IPADD) {
+            if ((names[n] = ip_text_new(gen->d.iPAddress)) == NULL) {
+                r = nacme_fail(ctx, NACME_E_INVALID, "certificate has an iPAddress that is "
+                               "neither 4 nor 16 octets long");
+                goto out;
+            }
+            n++;
+            continue;
+        }
         if (gen->type != GEN_DNS)
             continue;
         data = ASN1_STRING_get0_data(gen->d.dNSName);
