@@ -42,7 +42,7 @@ static enum nacme_err san_extension_new(struct nacme_ctx *ctx, const char *const
         }
         if ((gen = GENERAL_NAME_new()) == NULL)
             goto nomem;
-        /* RFC 8738 §3: an "ip" identifier is certified as an iPAddress of 4 or 16 octets. */
+        /* RFC 8738: an "ip" identifier is certified as an iPAddress (RFC 5280: 4 or 16 octets). */
         if (ip_addr_is(names[i])) {
             alen = strchr(names[i], ':') ? 16 : 4;
             if (inet_pton(alen == 16 ? AF_INET6 : AF_INET, names[i], addr) != 1) {

@@ -229,8 +229,8 @@ enum nacme_err preflight_check(struct nacme_ctx *ctx, const struct preflight_opt
 
     /* Both go into a URL and a connect-to rule: the names were checked, the token too, but this
      * module does not rely on its callers for what it puts on the wire. An IPv6 address is the
-     * one name with ':' in it; it goes in brackets, as in the CA's request (RFC 8738 §6 uses the
-     * address as the Host, RFC 3986 brackets an IPv6 literal). */
+     * one name with ':' in it; it goes in brackets, as in the CA's request (an RFC 8738 "ip"
+     * identifier is fetched at the address itself; RFC 3986 §3.2.2 brackets an IPv6 literal). */
     v6 = strchr(domain, ':') != NULL && ip_addr_is(domain);
     if (!b64url_is_token(token, ACME_TOKEN_MAX) || domain[0] == '\0' ||
         strpbrk(domain, v6 ? "/?#@[] \t\r\n" : ":/?#@[] \t\r\n") != NULL)
