@@ -71,7 +71,8 @@ static enum nacme_err check_issue_options(struct cli_state *st, struct nacme_con
         return r;
     /* A lineage is named after its first name unless --cert-name says otherwise; an IPv6 address
      * is no file name ([A-Za-z0-9._-]), and a made-up one would be a name the admin never chose. */
-    for (i = 0; st->cert_name == NULL && i < (st->separate ? st->ndomains : 1); i++)
+    for (i = 0; st->cert_name == NULL && i < (st->separate ? st->ndomains : 1) && i < st->ndomains;
+         i++)
         if (strchr(st->domains[i], ':') != NULL)
             return nacme_fail(st->ctx, NACME_E_USAGE, "%s: an IPv6 address is not a certificate "
                               "name; give --cert-name NAME%s", st->domains[i],

@@ -69,5 +69,8 @@ t_fails "an IPv4-mapped IPv6 address is refused" lab_nacme --agree-tos issue -d 
 t_check "pointing at the IPv4 form" 'printf "%s" "$T_OUTPUT" | grep -q "give the IPv4 address"'
 t_status "an IPv6 address without --cert-name is a usage error" 2 lab_nacme --agree-tos issue -d 0:0::1
 t_check "asking for --cert-name" 'printf "%s" "$T_OUTPUT" | grep -q "::1: an IPv6 address is not a certificate name; give --cert-name"'
+t_status "--separate with an IPv6 address is a usage error too" 2 \
+    lab_nacme --agree-tos issue --separate -d sep.example -d ::2
+t_check "naming the address" 'printf "%s" "$T_OUTPUT" | grep -q "^nacme: ::2: an IPv6 address is not a certificate name"'
 t_check "nothing was created for the refused names" '[ -z "$(ls "$S/live" | grep -v -x -e 127.0.0.1 -e mixed.example -e v6)" ]'
 t_done
