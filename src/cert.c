@@ -14,6 +14,7 @@
 #include <openssl/x509v3.h>
 
 #include "b64url.h"
+#include "names.h"
 
 /* A leaf and a few intermediates; a longer chain is a misbehaving server, not a real CA. */
 #define CERT_CHAIN_MAX 10
@@ -339,7 +340,13 @@ static enum nacme_err dns_names_new(struct nacme_ctx *ctx, X509 *x, char ***out,
             r = nacme_fail(ctx, NACME_E_NOMEM, "reading certificate names: out of memory");
             goto out;
         }
-        n++;
+        /* Names are compared as text: an address certified as a dNSName would pass for the ip
+         * identifier asked for, yet no client matches an address against a dNSName. */
+        if (ip_addr_is(names[n++])) {
+            r = nacme_fail(ctx, NACME_E_INVALID, "certificate has the address %s as a dNSName",
+                           names[n - 1]);
+            goto out;
+        }
     }
     *out = names;
     *nout = n;
