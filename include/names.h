@@ -26,7 +26,8 @@ bool ip_addr_is(const char *name);
 const char *names_identifier_type(const char *name);
 
 /* Lower-case every name in place, write IP addresses in canonical form (replacing the string),
- * refuse invalid ones (NACME_E_USAGE naming the name) and drop duplicates (keeping the first, freeing the others: names are heap strings). *n is updated. */
+ * refuse invalid ones (NACME_E_USAGE naming the name) and drop duplicates (keeping the first,
+ * freeing the others: names are heap strings). *n is updated. */
 enum nacme_err names_normalize(struct nacme_ctx *ctx, char **names, size_t *n);
 
 /* True when the two lists hold the same set of names. */

@@ -274,7 +274,8 @@ static void names_free(char **names, size_t n)
     free(names);
 }
 
-/* An iPAddress SAN as text, canonical as names_normalize writes it; NULL when not 4 or 16 octets. */
+/* An iPAddress SAN as text, canonical as names_normalize writes it; NULL when not 4 or 16
+ * octets. */
 static char *ip_text_new(const ASN1_OCTET_STRING *ip)
 {
     char buf[INET6_ADDRSTRLEN];

@@ -138,9 +138,8 @@ static void test_ip_canonical(void **state)
             fail_msg("ip_addr_canonical(\"%s\") wrote \"%s\", not \"%s\"", cases[i].in, buf,
                      cases[i].out);
         /* The identifier type follows: "ip" only for an address in canonical form. */
-        assert_string_equal(names_identifier_type(cases[i].in),
-                            cases[i].out != NULL && strcmp(cases[i].in, cases[i].out) == 0 ? "ip"
-                                                                                            : "dns");
+        bool canonical = cases[i].out != NULL && strcmp(cases[i].in, cases[i].out) == 0;
+        assert_string_equal(names_identifier_type(cases[i].in), canonical ? "ip" : "dns");
     }
 }
 
