@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "b64url.h"
+#include "names.h"
 #include "jws.h"
 #include "rfc3339.h"
 
@@ -982,7 +983,8 @@ enum nacme_err acme_order_new(struct acme_client *c, const char *const *names, s
     if ((o = calloc(1, sizeof(*o))) == NULL || (ids = json_array()) == NULL)
         goto out;
     for (i = 0; i < nnames; i++)
-        if (json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns", "value",
+        if (json_array_append_new(ids, json_pack("{s:s, s:s}", "type",
+                                                 names_identifier_type(names[i]), "value",
                                                  names[i])) != 0)
             goto out;
     if ((p = json_pack("{s:O, s:s*}", "identifiers", ids, "replaces", replaces)) == NULL ||

@@ -1,6 +1,7 @@
 /* cert.c - checking what the CA sent before anything is installed. */
 #include "cert.h"
 
+#include <arpa/inet.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <openssl/x509v3.h>
 
 #include "b64url.h"
+#include "names.h"
 
 /* A leaf and a few intermediates; a longer chain is a misbehaving server, not a real CA. */
 #define CERT_CHAIN_MAX 10
@@ -272,7 +274,22 @@ static void names_free(char **names, size_t n)
     free(names);
 }
 
-/* The subjectAltName dNSNames of x, in order; none when there is no such extension. */
+/* An iPAddress SAN as text, canonical as names_normalize writes it; NULL when not 4 or 16
+ * octets. */
+static char *ip_text_new(const ASN1_OCTET_STRING *ip)
+{
+    char buf[INET6_ADDRSTRLEN];
+    int len = ASN1_STRING_length(ip);
+
+    if ((len != 4 && len != 16) ||
+        inet_ntop(len == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(ip), buf,
+                  sizeof(buf)) == NULL)
+        return NULL;
+    return nacme_strdup_new(buf);
+}
+
+/* The subjectAltName dNSNames and iPAddresses (as text) of x, in order; none when there is no
+ * such extension. */
 static enum nacme_err dns_names_new(struct nacme_ctx *ctx, X509 *x, char ***out, size_t *nout)
 {
     enum nacme_err r = NACME_OK;
@@ -301,6 +318,15 @@ static enum nacme_err dns_names_new(struct nacme_ctx *ctx, X509 *x, char ***out,
     }
     for (i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
         gen = sk_GENERAL_NAME_value(gens, i);
+        if (gen->type == GEN_IPADD) {
+            if ((names[n] = ip_text_new(gen->d.iPAddress)) == NULL) {
+                r = nacme_fail(ctx, NACME_E_INVALID, "certificate has an iPAddress that is "
+                               "neither 4 nor 16 octets long");
+                goto out;
+            }
+            n++;
+            continue;
+        }
         if (gen->type != GEN_DNS)
             continue;
         data = ASN1_STRING_get0_data(gen->d.dNSName);
@@ -315,7 +341,13 @@ static enum nacme_err dns_names_new(struct nacme_ctx *ctx, X509 *x, char ***out,
             r = nacme_fail(ctx, NACME_E_NOMEM, "reading certificate names: out of memory");
             goto out;
         }
-        n++;
+        /* Names are compared as text: an address certified as a dNSName would pass for the ip
+         * identifier asked for, yet no client matches an address against a dNSName. */
+        if (ip_addr_is(names[n++])) {
+            r = nacme_fail(ctx, NACME_E_INVALID, "certificate has the address %s as a dNSName",
+                           names[n - 1]);
+            goto out;
+        }
     }
     *out = names;
     *nout = n;

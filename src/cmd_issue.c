@@ -2,6 +2,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,6 +48,9 @@ static json_t *issue_json_new(const struct issue_request *req, const struct nacm
 static enum nacme_err check_issue_options(struct cli_state *st, struct nacme_config *cfg,
                                           enum nacme_keytype *kt)
 {
+    enum nacme_err r;
+    size_t i;
+
     if (st->nginx && (st->ndomains > 0 || st->cert_name != NULL || st->separate))
         return nacme_fail(st->ctx, NACME_E_USAGE,
                           "--nginx takes the names and certificate names from nginx's sites; "
@@ -63,7 +67,17 @@ static enum nacme_err check_issue_options(struct cli_state *st, struct nacme_con
         return nacme_fail(st->ctx, NACME_E_USAGE,
                           "--key-type %s: use ec256, ec384, rsa2048, rsa3072 or rsa4096",
                           cfg->key_type);
-    return names_normalize(st->ctx, st->domains, &st->ndomains);
+    if ((r = names_normalize(st->ctx, st->domains, &st->ndomains)) != NACME_OK)
+        return r;
+    /* A lineage is named after its first name unless --cert-name says otherwise; an IPv6 address
+     * is no file name ([A-Za-z0-9._-]), and a made-up one would be a name the admin never chose. */
+    for (i = 0; st->cert_name == NULL && i < (st->separate ? st->ndomains : 1) && i < st->ndomains;
+         i++)
+        if (strchr(st->domains[i], ':') != NULL)
+            return nacme_fail(st->ctx, NACME_E_USAGE, "%s: an IPv6 address is not a certificate "
+                              "name; give --cert-name NAME%s", st->domains[i],
+                              st->separate ? " (without --separate)" : "");
+    return NACME_OK;
 }
 
 /* The end of a batch: a table (or a JSON array) of every name with its result on stdout. */

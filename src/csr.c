@@ -1,6 +1,7 @@
 /* csr.c - the certificate signing request sent at finalize (RFC 8555 §7.4). */
 #include "csr.h"
 
+#include <arpa/inet.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,8 @@
 #include <openssl/objects.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+
+#include "names.h"
 
 /* RFC 5280 ub-common-name: a longer CN would make the CSR invalid, so the subject stays empty and
  * the name lives only in subjectAltName, which is all RFC 8555 CAs look at. */
@@ -23,7 +26,10 @@ static enum nacme_err san_extension_new(struct nacme_ctx *ctx, const char *const
     GENERAL_NAMES *gens = NULL;
     GENERAL_NAME *gen = NULL;
     ASN1_IA5STRING *ia5 = NULL;
+    ASN1_OCTET_STRING *ip = NULL;
+    unsigned char addr[16];
     size_t i, len;
+    int alen;
 
     *out = NULL;
     if ((gens = sk_GENERAL_NAME_new_null()) == NULL)
@@ -34,12 +40,26 @@ static enum nacme_err san_extension_new(struct nacme_ctx *ctx, const char *const
             r = nacme_fail(ctx, NACME_E_INVALID, "CSR name %zu is too long", i + 1);
             goto out;
         }
-        if ((ia5 = ASN1_IA5STRING_new()) == NULL || !ASN1_STRING_set(ia5, names[i], (int)len))
-            goto nomem;
         if ((gen = GENERAL_NAME_new()) == NULL)
             goto nomem;
-        GENERAL_NAME_set0_value(gen, GEN_DNS, ia5);
-        ia5 = NULL;
+        /* RFC 8738: an "ip" identifier is certified as an iPAddress (RFC 5280: 4 or 16 octets). */
+        if (ip_addr_is(names[i])) {
+            alen = strchr(names[i], ':') ? 16 : 4;
+            if (inet_pton(alen == 16 ? AF_INET6 : AF_INET, names[i], addr) != 1) {
+                r = nacme_fail(ctx, NACME_E_INVALID, "CSR address %s does not parse", names[i]);
+                goto out;
+            }
+            if ((ip = ASN1_OCTET_STRING_new()) == NULL || !ASN1_OCTET_STRING_set(ip, addr, alen))
+                goto nomem;
+            GENERAL_NAME_set0_value(gen, GEN_IPADD, ip);
+            ip = NULL;
+        } else {
+            if ((ia5 = ASN1_IA5STRING_new()) == NULL ||
+                !ASN1_STRING_set(ia5, names[i], (int)len))
+                goto nomem;
+            GENERAL_NAME_set0_value(gen, GEN_DNS, ia5);
+            ia5 = NULL;
+        }
         if (!sk_GENERAL_NAME_push(gens, gen))
             goto nomem;
         gen = NULL;
@@ -55,12 +75,14 @@ nomem:
     r = nacme_fail_ssl(ctx, NACME_E_NOMEM, "building the CSR subjectAltName: out of memory");
 out:
     ASN1_IA5STRING_free(ia5);
+    ASN1_OCTET_STRING_free(ip);
     GENERAL_NAME_free(gen);
     GENERAL_NAMES_free(gens);
     sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
     return r;
 }
 
+/* cn NULL: an empty subject. */
 static enum nacme_err subject_set(struct nacme_ctx *ctx, X509_REQ *req, const char *cn)
 {
     enum nacme_err r = NACME_OK;
@@ -70,7 +92,7 @@ static enum nacme_err subject_set(struct nacme_ctx *ctx, X509_REQ *req, const ch
         r = nacme_fail_ssl(ctx, NACME_E_NOMEM, "building the CSR subject");
         goto out;
     }
-    if (strlen(cn) <= CSR_CN_MAX &&
+    if (cn != NULL && strlen(cn) <= CSR_CN_MAX &&
         !X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
                                     (const unsigned char *)cn, -1, -1, 0)) {
         r = nacme_fail_ssl(ctx, NACME_E_CRYPTO, "setting the CSR common name");
@@ -115,7 +137,12 @@ enum nacme_err csr_der_new(struct nacme_ctx *ctx, EVP_PKEY *key, const char *con
         r = nacme_fail_ssl(ctx, NACME_E_CRYPTO, "setting the CSR version and public key");
         goto out;
     }
-    if ((r = subject_set(ctx, req, names[0])) != NACME_OK)
+    /* The CN is the first DNS name, never an address: CAs differ in how they match an address
+     * written in a CN, and RFC 8555 CAs look only at subjectAltName, so a certificate of addresses
+     * only gets an empty subject. */
+    for (i = 0; i < nnames && ip_addr_is(names[i]); i++)
+        ;
+    if ((r = subject_set(ctx, req, i < nnames ? names[i] : NULL)) != NACME_OK)
         goto out;
     if ((r = san_extension_new(ctx, names, nnames, &exts)) != NACME_OK)
         goto out;

@@ -1,7 +1,9 @@
-/* names.c - DNS name checks. */
+/* names.c - DNS name and IP address checks. */
 #include "names.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -38,21 +40,75 @@ bool dns_name_valid(const char *name)
     return false;
 }
 
+enum ip_parse ip_addr_canonical(const char *in, char *out, size_t outsz)
+{
+    unsigned char a[16];
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+    /* inet_pton, not inet_aton: only four decimal parts, no octal or hex, no leading zeros, so
+     * "1.2.3" and "01.2.3.4" are refused rather than read as some other address. */
+    if (inet_pton(AF_INET, in, a) == 1)
+        return inet_ntop(AF_INET, a, out, (socklen_t)outsz) ? IP_V4 : IP_NONE;
+    if (strchr(in, ':') == NULL || inet_pton(AF_INET6, in, a) != 1)
+        return IP_NONE;
+    /* An IPv4-mapped address names an IPv4 host: the CA would validate (and certify) it under a
+     * form no client connects to. */
+    if (memcmp(a, mapped, sizeof(mapped)) == 0)
+        return IP_MAPPED;
+    /* glibc's inet_ntop writes RFC 5952 form: lower case, no leading zeros, the longest run (the
+     * first of equals) of two or more zero groups as "::". */
+    return inet_ntop(AF_INET6, a, out, (socklen_t)outsz) ? IP_V6 : IP_NONE;
+}
+
+bool ip_addr_is(const char *name)
+{
+    char buf[INET6_ADDRSTRLEN];
+    enum ip_parse k = ip_addr_canonical(name, buf, sizeof(buf));
+
+    return (k == IP_V4 || k == IP_V6) && strcmp(buf, name) == 0;
+}
+
+const char *names_identifier_type(const char *name)
+{
+    return ip_addr_is(name) ? "ip" : "dns";
+}
+
+/* One name in canonical form, in place or (for an address written differently) replaced. */
+static enum nacme_err name_normalize(struct nacme_ctx *ctx, char **name)
+{
+    char buf[INET6_ADDRSTRLEN], shown[80], *p, *c;
+    enum ip_parse k;
+
+    for (p = *name; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    k = ip_addr_canonical(*name, buf, sizeof(buf));
+    if (k == IP_V4 || k == IP_V6) {
+        if (strcmp(buf, *name) != 0) {
+            if ((c = nacme_strdup_new(buf)) == NULL)
+                return nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
+            free(*name);
+            *name = c;
+        }
+        return NACME_OK;
+    }
+    nacme_sanitize(shown, sizeof(shown), *name, 70);
+    if (k == IP_MAPPED)
+        return nacme_fail(ctx, NACME_E_USAGE, "\"%s\" is an IPv4-mapped IPv6 address: give the "
+                          "IPv4 address instead", shown);
+    if (!dns_name_valid(*name))
+        return nacme_fail(ctx, NACME_E_USAGE,
+                          "\"%s\" is not a valid DNS name or IP address for a certificate", shown);
+    return NACME_OK;
+}
+
 enum nacme_err names_normalize(struct nacme_ctx *ctx, char **names, size_t *n)
 {
     size_t i, j, out = 0;
-    char *p;
+    enum nacme_err r;
 
-    for (i = 0; i < *n; i++) {
-        for (p = names[i]; *p; p++)
-            *p = (char)tolower((unsigned char)*p);
-        if (!dns_name_valid(names[i])) {
-            char shown[80];
-            nacme_sanitize(shown, sizeof(shown), names[i], 70);
-            return nacme_fail(ctx, NACME_E_USAGE,
-                              "\"%s\" is not a valid DNS name for a certificate", shown);
-        }
-    }
+    for (i = 0; i < *n; i++)
+        if ((r = name_normalize(ctx, &names[i])) != NACME_OK)
+            return r;
     for (i = 0; i < *n; i++) {
         for (j = 0; j < out; j++)
             if (strcmp(names[j], names[i]) == 0)

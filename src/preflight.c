@@ -12,6 +12,7 @@
 
 #include "acme.h"
 #include "b64url.h"
+#include "names.h"
 
 #define SHOWN_BODY_MAX 100  /* of a wrong body, in the message: a whole key authorization */
 #define SHOWN_URL_MAX 320   /* of a URL, in the message (one with a 43-character token: ~100) */
@@ -218,24 +219,28 @@ enum nacme_err preflight_check(struct nacme_ctx *ctx, const struct preflight_opt
     long timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : PREFLIGHT_TIMEOUT_MS, left;
     struct curl_slist *connect_to = NULL, *l;
     struct fetch *f = NULL;
-    char *first = NULL, *next = NULL, *target, *map80 = NULL, *map443 = NULL;
+    char *first = NULL, *next = NULL, *target, *map80 = NULL, *map443 = NULL, *hostpart = NULL;
     char shown[SHOWN_URL_MAX + 1];
     struct where w = {.domain = domain, .host = o->host, .port = o->http_port};
     struct timespec t0;
     int hops;
-    bool https = false, to_https;
+    bool https = false, to_https, v6;
     enum nacme_err r = NACME_OK;
 
     /* Both go into a URL and a connect-to rule: the names were checked, the token too, but this
-     * module does not rely on its callers for what it puts on the wire. */
+     * module does not rely on its callers for what it puts on the wire. An IPv6 address is the
+     * one name with ':' in it; it goes in brackets, as in the CA's request (an RFC 8738 "ip"
+     * identifier is fetched at the address itself; RFC 3986 §3.2.2 brackets an IPv6 literal). */
+    v6 = strchr(domain, ':') != NULL && ip_addr_is(domain);
     if (!b64url_is_token(token, ACME_TOKEN_MAX) || domain[0] == '\0' ||
-        strpbrk(domain, ":/?#@[] \t\r\n") != NULL)
+        strpbrk(domain, v6 ? "/?#@[] \t\r\n" : ":/?#@[] \t\r\n") != NULL)
         return nacme_fail(ctx, NACME_E_INVALID, "preflight: refusing to fetch token \"%.64s\" "
                           "for \"%.255s\"", token, domain);
-    if ((first = nacme_printf_new("http://%s/.well-known/acme-challenge/%s", domain, token)) ==
+    if ((hostpart = nacme_printf_new(v6 ? "[%s]" : "%s", domain)) == NULL ||
+        (first = nacme_printf_new("http://%s/.well-known/acme-challenge/%s", hostpart, token)) ==
             NULL ||
-        (map80 = nacme_printf_new("%s:80:%s:%d", domain, o->host, o->http_port)) == NULL ||
-        (map443 = nacme_printf_new("%s:443:%s:%d", domain, o->host, o->https_port)) == NULL ||
+        (map80 = nacme_printf_new("%s:80:%s:%d", hostpart, o->host, o->http_port)) == NULL ||
+        (map443 = nacme_printf_new("%s:443:%s:%d", hostpart, o->host, o->https_port)) == NULL ||
         (l = curl_slist_append(NULL, map80)) == NULL) {
         r = nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
         goto out;
@@ -264,7 +269,7 @@ enum nacme_err preflight_check(struct nacme_ctx *ctx, const struct preflight_opt
             break;
         nacme_sanitize(shown, sizeof(shown), f->location, SHOWN_URL_MAX);
         /* w.url may be next: it names the failure, so next is replaced only once followed */
-        if (!redirect_target(domain, f->location, &to_https, &target)) {
+        if (!redirect_target(hostpart, f->location, &to_https, &target)) {
             r = fail(ctx, NACME_E_INVALID, &w,
                      "HTTP %ld redirects to %s, which is not %s on http (port 80) or https "
                      "(port 443): only this machine's nginx is asked",
@@ -309,5 +314,6 @@ out:
     free(next);
     free(map80);
     free(map443);
+    free(hostpart);
     return r;
 }

@@ -6,7 +6,8 @@
 #   lab.sh stop DIR                    stop what `start` started (idempotent)
 #   lab.sh serve DIR NAME LIVEDIR [CA] add an HTTPS site NAME using LIVEDIR/{fullchain,privkey}.pem,
 #                                      reload nginx and wait until curl trusts it (CA: file to
-#                                      verify with, default the Pebble root)
+#                                      verify with, default the Pebble root); an IPv4 NAME (no SNI)
+#                                      gets a port of its own, printed and in sites/NAME.port
 #
 # Environment for `start`: LAB_EAB=1 (require external account binding), LAB_NONCEREJECT (percent of
 # good nonces Pebble rejects, default 0), LAB_AUTHZREUSE (percent of authorizations reused,
@@ -405,7 +406,7 @@ cmd_start() {
 
 # Hostname alphabet only: NAME becomes a file name and goes into nginx.conf.
 cmd_serve() {
-    local name=$1 live=$2 cacert=${3:-} conf out i master old_workers w gone
+    local name=$1 live=$2 cacert=${3:-} conf out i master old_workers w gone port listen
     [[ $name =~ ^[A-Za-z0-9*]([A-Za-z0-9.-]*[A-Za-z0-9])?$ ]] ||
         { echo "lab: serve: bad name '$name'" >&2; exit 1; }
     [ -f "$DIR/lab.env" ] || { echo "lab: serve: no lab in $DIR" >&2; exit 1; }
@@ -414,9 +415,17 @@ cmd_serve() {
     live=$(absdir "$live") || exit 1
     cacert=${cacert:-$LAB_PEBBLE_ROOT}
     conf=$DIR/nginx/sites/$name.conf
+    port=$LAB_HTTPS_PORT listen=127.0.0.1:$LAB_HTTPS_PORT
+    # An address sends no SNI, so on the shared port the rejecting default server would answer:
+    # an address gets a port of its own (written to sites/NAME.port and printed).
+    if [[ $name =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
+        port=$(free_ports 1) || { echo "lab: serve: no free port for $name" >&2; exit 1; }
+        listen=$name:$port
+        echo "$port" >"$DIR/nginx/sites/$name.port"
+    fi
     cat >"$conf" <<EOF
 server {
-    listen 127.0.0.1:$LAB_HTTPS_PORT ssl;
+    listen $listen ssl;
     server_name $name;
     ssl_certificate $live/fullchain.pem;
     ssl_certificate_key $live/privkey.pem;
@@ -451,15 +460,16 @@ EOF
         exit 1
     fi
     for ((i = 0; i < WAIT_STEPS; i++)); do
-        if curl -sf -o /dev/null --max-time 1 --resolve "$name:$LAB_HTTPS_PORT:127.0.0.1" \
-            --cacert "$cacert" "https://$name:$LAB_HTTPS_PORT/"; then
+        if curl -sf -o /dev/null --max-time 1 --resolve "$name:$port:127.0.0.1" \
+            --cacert "$cacert" "https://$name:$port/"; then
+            [ "$port" = "$LAB_HTTPS_PORT" ] || echo "$port"
             return 0
         fi
         sleep 0.05
     done
-    out=$(curl -sS -o /dev/null --max-time 2 --resolve "$name:$LAB_HTTPS_PORT:127.0.0.1" \
-        --cacert "$cacert" "https://$name:$LAB_HTTPS_PORT/" 2>&1)
-    echo "lab: serve: https://$name:$LAB_HTTPS_PORT/ not reachable within 10 s: $out" >&2
+    out=$(curl -sS -o /dev/null --max-time 2 --resolve "$name:$port:127.0.0.1" \
+        --cacert "$cacert" "https://$name:$port/" 2>&1)
+    echo "lab: serve: https://$name:$port/ not reachable within 10 s: $out" >&2
     exit 1
 }
 

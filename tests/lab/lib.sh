@@ -6,7 +6,8 @@
 #                            stopped and removed on exit (kept, and named, when NACME_KEEP=1).
 #                            Calling it again replaces the running lab.
 #   lab_down                 stop and remove the lab now (also done on EXIT, INT, TERM)
-#   lab_serve NAME LIVEDIR [CAFILE]   lab.sh serve in the current lab
+#   lab_serve NAME LIVEDIR [CAFILE]   lab.sh serve in the current lab (an IPv4 NAME gets its own
+#                                     HTTPS port: $LAB_DIR/nginx/sites/NAME.port)
 #   lab_nacme ARGS...        "$NACME" with --server, --ca-bundle, --state-dir $LAB_DIR/state,
 #                            --webroot and --http-port of the lab (the port its nginx serves
 #                            http-01 on, which Pebble validates and nacme's preflight fetches),

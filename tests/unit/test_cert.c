@@ -2,6 +2,7 @@
  *
  * Certificates are made in the test: a CA key signs leaves and intermediates with the names and
  * times each case needs, so no fixture can silently go stale. */
+#include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -82,8 +83,21 @@ static X509 *make_cert(EVP_PKEY *subject_key, EVP_PKEY *issuer_key, const char *
     assert_int_equal(X509_set_pubkey(x, subject_key), 1);
     for (i = 0; i < nsans; i++) {
         GENERAL_NAME *gen = GENERAL_NAME_new();
-        ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+        ASN1_IA5STRING *ia5;
+        ASN1_OCTET_STRING *ip;
+        unsigned char addr[16];
 
+        /* "IP:ADDRESS" is an iPAddress entry, anything else a dNSName. */
+        if (strncmp(sans[i], "IP:", 3) == 0) {
+            int v6 = strchr(sans[i] + 3, ':') != NULL;
+            assert_int_equal(inet_pton(v6 ? AF_INET6 : AF_INET, sans[i] + 3, addr), 1);
+            ip = ASN1_OCTET_STRING_new();
+            assert_int_equal(ASN1_OCTET_STRING_set(ip, addr, v6 ? 16 : 4), 1);
+            GENERAL_NAME_set0_value(gen, GEN_IPADD, ip);
+            assert_true(sk_GENERAL_NAME_push(gens, gen) > 0);
+            continue;
+        }
+        ia5 = ASN1_IA5STRING_new();
         assert_int_equal(ASN1_STRING_set(ia5, sans[i], -1), 1);
         GENERAL_NAME_set0_value(gen, GEN_DNS, ia5);
         assert_true(sk_GENERAL_NAME_push(gens, gen) > 0);
@@ -342,6 +356,33 @@ static void test_check(void **state)
     assert_int_equal(cert_check(&ctx, "", f->leaf_key, fewer, 1), NACME_E_INVALID);
 }
 
+/* iPAddress SANs read as canonical text and compared like names; an address as a dNSName is
+ * refused. */
+static void test_check_ip(void **state)
+{
+    static const char *const sans[] = {"example.com", "IP:192.0.2.1", "IP:2001:db8::1"};
+    static const char *const same[] = {"2001:db8::1", "example.com", "192.0.2.1"};
+    static const char *const fewer[] = {"example.com", "192.0.2.1"};
+    static const char *const lacks[] = {"example.com", "192.0.2.1", "2001:db8::1", "192.0.2.2"};
+    static const char *const as_dns[] = {"192.0.2.1"};
+    struct fixture *f = *state;
+    struct nacme_ctx ctx;
+    char *pem;
+
+    nacme_ctx_init(&ctx);
+    pem = leaf_pem_new(f, sans, 3);
+    assert_int_equal(cert_check(&ctx, pem, f->leaf_key, same, 3), NACME_OK);
+    assert_int_equal(cert_check(&ctx, pem, f->leaf_key, fewer, 2), NACME_E_INVALID);
+    assert_string_equal(ctx.errmsg, "certificate has unexpected name 2001:db8::1");
+    assert_int_equal(cert_check(&ctx, pem, f->leaf_key, lacks, 4), NACME_E_INVALID);
+    assert_string_equal(ctx.errmsg, "certificate lacks name 192.0.2.2");
+    free(pem);
+    pem = leaf_pem_new(f, as_dns, 1);
+    assert_int_equal(cert_check(&ctx, pem, f->leaf_key, as_dns, 1), NACME_E_INVALID);
+    assert_string_equal(ctx.errmsg, "certificate has the address 192.0.2.1 as a dNSName");
+    free(pem);
+}
+
 static void test_info(void **state)
 {
     static const char *const sans[] = {"b.example.com", "a.example.com", "*.c.example.com"};
@@ -427,6 +468,7 @@ int main(void)
         cmocka_unit_test(test_chain_trailing_der),
         cmocka_unit_test(test_chain_cap),
         cmocka_unit_test(test_check),
+        cmocka_unit_test(test_check_ip),
         cmocka_unit_test(test_info),
         cmocka_unit_test(test_ari_certid),
     };

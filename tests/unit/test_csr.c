@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+
 #include <cmocka.h>
 
 #include <openssl/objects.h>
@@ -26,6 +28,11 @@ static const char *const cn65[] = {"bc." LONG61 "z", "other.example"};
 /* A comma must not split one name into two subjectAltName entries. */
 static const char *const comma[] = {"a.example,DNS:evil.example"};
 
+/* RFC 8738: addresses are iPAddress entries, never the CN; the CN is the first DNS name. */
+static const char *const ipv4[] = {"192.0.2.1"};
+static const char *const ipv6[] = {"2001:db8::1", "192.0.2.1"};
+static const char *const mixed[] = {"192.0.2.1", "example.com", "2001:db8::1", "www.example.com"};
+
 static const struct {
     const char *label;
     const char *const *names;
@@ -37,6 +44,9 @@ static const struct {
     {"64-character CN", cn64, 2, "b." LONG61 "z"},
     {"65-character CN", cn65, 2, NULL},
     {"comma in a name", comma, 1, "a.example,DNS:evil.example"},
+    {"IPv4 address", ipv4, 1, NULL},
+    {"IPv6 and IPv4 addresses", ipv6, 2, NULL},
+    {"addresses and DNS names", mixed, 4, "example.com"},
 };
 
 static int setup_keys(void **state)
@@ -81,7 +91,17 @@ static void check_san(X509_REQ *req, const char *const *names, size_t nnames)
     assert_int_equal(crit, 0);
     assert_int_equal(sk_GENERAL_NAME_num(gens), (int)nnames);
     for (i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
+        unsigned char addr[16];
+        int family = strchr(names[i], ':') ? AF_INET6 : AF_INET;
+
         gen = sk_GENERAL_NAME_value(gens, i);
+        if (inet_pton(family, names[i], addr) == 1) {
+            assert_int_equal(gen->type, GEN_IPADD);
+            assert_int_equal(ASN1_STRING_length(gen->d.iPAddress), family == AF_INET6 ? 16 : 4);
+            assert_memory_equal(ASN1_STRING_get0_data(gen->d.iPAddress), addr,
+                                family == AF_INET6 ? 16 : 4);
+            continue;
+        }
         assert_int_equal(gen->type, GEN_DNS);
         assert_int_equal(ASN1_STRING_length(gen->d.dNSName), (int)strlen(names[i]));
         assert_memory_equal(ASN1_STRING_get0_data(gen->d.dNSName), names[i], strlen(names[i]));

@@ -90,6 +90,94 @@ static void test_normalize(void **state)
     free(names);
 }
 
+static void test_ip_canonical(void **state)
+{
+    static const struct {
+        const char *in;
+        enum ip_parse kind;
+        const char *out; /* the canonical text for IP_V4 and IP_V6 */
+    } cases[] = {
+        {"192.0.2.1", IP_V4, "192.0.2.1"},
+        {"127.0.0.1", IP_V4, "127.0.0.1"},
+        {"0.0.0.0", IP_V4, "0.0.0.0"},
+        {"255.255.255.255", IP_V4, "255.255.255.255"},
+        {"1.2.3", IP_NONE, NULL},
+        {"01.2.3.4", IP_NONE, NULL},
+        {"1.2.3.256", IP_NONE, NULL},
+        {"0x7f.0.0.1", IP_NONE, NULL},
+        {"1.2.3.4.5", IP_NONE, NULL},
+        {" 1.2.3.4", IP_NONE, NULL},
+        {"2001:db8::1", IP_V6, "2001:db8::1"},
+        {"2001:DB8:0:0:0:0:0:1", IP_V6, "2001:db8::1"},
+        {"2001:0db8:0000:0000:0000:0000:0000:0001", IP_V6, "2001:db8::1"},
+        /* RFC 5952 §4.2.2: a single zero group is not compressed; §4.2.3: the first of equal
+         * runs is. */
+        {"2001:db8:0:1:1:1:1:1", IP_V6, "2001:db8:0:1:1:1:1:1"},
+        {"2001:0:0:1:0:0:0:1", IP_V6, "2001:0:0:1::1"},
+        {"2001:db8:0:0:1:0:0:1", IP_V6, "2001:db8::1:0:0:1"},
+        {"::1", IP_V6, "::1"},
+        {"0:0:0:0:0:0:0:1", IP_V6, "::1"},
+        {"::ffff:192.0.2.1", IP_MAPPED, NULL},
+        {"::FFFF:c000:0201", IP_MAPPED, NULL},
+        {"fe80::1%eth0", IP_NONE, NULL},
+        {"[2001:db8::1]", IP_NONE, NULL},
+        {"2001:db8::1::2", IP_NONE, NULL},
+        {"2001:db8:1", IP_NONE, NULL},
+        {"example.com", IP_NONE, NULL},
+        {"", IP_NONE, NULL},
+    };
+    char buf[64];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        enum ip_parse k = ip_addr_canonical(cases[i].in, buf, sizeof(buf));
+        if (k != cases[i].kind)
+            fail_msg("ip_addr_canonical(\"%s\") = %d, not %d", cases[i].in, k, cases[i].kind);
+        if (cases[i].out != NULL && strcmp(buf, cases[i].out) != 0)
+            fail_msg("ip_addr_canonical(\"%s\") wrote \"%s\", not \"%s\"", cases[i].in, buf,
+                     cases[i].out);
+        /* The identifier type follows: "ip" only for an address in canonical form. */
+        bool canonical = cases[i].out != NULL && strcmp(cases[i].in, cases[i].out) == 0;
+        assert_string_equal(names_identifier_type(cases[i].in), canonical ? "ip" : "dns");
+    }
+}
+
+static void test_normalize_ip(void **state)
+{
+    static const char *const bad[] = {"1.2.3", "01.2.3.4", "::ffff:1.2.3.4", "fe80::1%eth0",
+                                      "[::1]", "1.2.3.4:80"};
+    struct nacme_ctx ctx;
+    char **names = calloc(6, sizeof(*names));
+    size_t n = 6, i;
+
+    (void)state;
+    nacme_ctx_init(&ctx);
+    names[0] = strdup("2001:DB8:0:0:0:0:0:1");
+    names[1] = strdup("192.0.2.1");
+    names[2] = strdup("Example.com");
+    names[3] = strdup("2001:db8::1");
+    names[4] = strdup("2001:0db8::0001");
+    names[5] = strdup("::1");
+    assert_int_equal(names_normalize(&ctx, names, &n), NACME_OK);
+    assert_int_equal(n, 4);
+    assert_string_equal(names[0], "2001:db8::1");
+    assert_string_equal(names[1], "192.0.2.1");
+    assert_string_equal(names[2], "example.com");
+    assert_string_equal(names[3], "::1");
+    for (i = 0; i < n; i++)
+        free(names[i]);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        names[0] = strdup(bad[i]);
+        n = 1;
+        assert_int_equal(names_normalize(&ctx, names, &n), NACME_E_USAGE);
+        if (strstr(ctx.errmsg, bad[i]) == NULL)
+            fail_msg("the message for \"%s\" does not name it: %s", bad[i], ctx.errmsg);
+        free(names[0]);
+    }
+    free(names);
+}
+
 static void test_same_set(void **state)
 {
     const char *a[] = {"a.example", "b.example"};
@@ -135,6 +223,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dns_name_valid),
         cmocka_unit_test(test_normalize),
+        cmocka_unit_test(test_ip_canonical),
+        cmocka_unit_test(test_normalize_ip),
         cmocka_unit_test(test_same_set),
         cmocka_unit_test(test_renew_rule),
     };
