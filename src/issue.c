@@ -24,6 +24,7 @@
 #include "names.h"
 #include "nginx_conf.h"
 #include "nginx_sites.h"
+#include "nginx_snippets.h"
 #include "preflight.h"
 #include "progress.h"
 #include "renew.h"
@@ -199,6 +200,16 @@ static enum nacme_err account_setup(struct issue_run *run)
                                      run->cfg->nginx_snippets, &run->account_key, &settled)) !=
             NACME_OK)
         goto out;
+    /* nginx answers stateless challenges from its loaded snippet: until it is reloaded, each
+     * name's preflight (or the CA) would meet the old thumbprint */
+    if (!o.key_is_new && settled.snippet_rewritten) {
+        r = nacme_fail(run->ctx, NACME_E_INVALID,
+                       "an interrupted account key rollover was completed and %s/%s now holds the "
+                       "new key's thumbprint: reload nginx (nginx -t && nginx -s reload), then run "
+                       "this again",
+                       run->cfg->nginx_snippets, NGINX_CHALLENGE_SNIPPET);
+        goto out;
+    }
     if ((r = acme_account_ensure(run->acme, run->account_key, &o, &url)) != NACME_OK)
         goto out;
     if (known == NULL || strcmp(known, url) != 0) {

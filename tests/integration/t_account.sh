@@ -190,6 +190,21 @@ t_check "said so" 'printf "%s" "$O" | grep -q "the CA has the new account key"'
 t_check "account.key is now the new key" 'cmp -s "$PKEY" "$LAB_DIR/p-new.key" && [ ! -e "$PACC/account.key.new" ]'
 t_check "and the CA's account shows its thumbprint" json --arg t "$(thumbprint_of "$LAB_DIR/p-new.key")" '.thumbprint == $t'
 
+# The same crash with a stateless snippet in place: issue completes the rollover, rewrites the
+# snippet, and stops, since nginx answers from the snippet it loaded until it is reloaded.
+mkdir -p "$LAB_DIR/snip"
+ok_ "a stateless snippet for this account" proxy_nacme --nginx-snippets "$LAB_DIR/snip" nginx-setup --stateless
+proxy_up drop --forward-first --match 'rollover-account-key|sign-me-up'
+status_ "another rollover whose answers are lost: exit 1" 1 proxy_nacme --nginx-snippets "$LAB_DIR/snip" account rollover
+proxy_up pass
+status_ "issue completes it and stops until nginx is reloaded: exit 1" 1 \
+    proxy_nacme --nginx-snippets "$LAB_DIR/snip" --agree-tos issue -d p5.example
+t_check "says so in one line" \
+    '[ "$(printf "%s\n" "$O" | grep -c "^nacme: an interrupted account key rollover was completed .*reload nginx")" = 1 ]'
+t_check "the snippet holds the new key's thumbprint" \
+    'grep -q "$(thumbprint_of "$PKEY")" "$LAB_DIR/snip/nacme-acme-challenge.conf" && [ ! -e "$PACC/account.key.new" ]'
+ok_ "the next issue goes ahead" proxy_nacme --nginx-snippets "$LAB_DIR/snip" --agree-tos issue -d p5.example --no-preflight
+
 # A crash before keyChange was sent: a new key the CA never heard of is dropped by issue itself.
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$PACC/account.key.new" 2>/dev/null
 cp "$PKEY" "$LAB_DIR/p-kept.key"
