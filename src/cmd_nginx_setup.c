@@ -48,10 +48,23 @@ static enum nacme_err setup_thumbprint(struct cli_state *st, const struct nacme_
                                        struct nacme_store *store, char **out)
 {
     EVP_PKEY *key = NULL;
-    char *url = NULL;
+    char *url = NULL, *pending = NULL;
+    size_t pending_len = 0;
     bool is_new = false;
     enum nacme_err r;
 
+    /* a rollover a crash left half done: which key the CA knows is not settled yet */
+    r = store_account_key_pending_load_new(st->ctx, store, config_server_url(cfg->server),
+                                           &pending, &pending_len);
+    nacme_secret_free(pending, pending_len);
+    if (r == NACME_OK)
+        return nacme_fail(st->ctx, NACME_E_INVALID,
+                          "an account key rollover is pending (account.key.new): run nacme "
+                          "account show to settle it, then nginx-setup --stateless");
+    if (r != NACME_E_NOTFOUND)
+        return r;
+    st->ctx->err = NACME_OK;
+    st->ctx->errmsg[0] = '\0';
     r = account_key_load_new(st->ctx, store, config_server_url(cfg->server), &key, &url, &is_new);
     if (r == NACME_OK)
         r = jwk_thumbprint_new(st->ctx, key, out);

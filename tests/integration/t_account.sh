@@ -184,6 +184,11 @@ t_check "says account.key.new is kept for the next run" 'printf "%s" "$O" | grep
 t_check "account.key is still the old key, account.key.new (0600) waits" \
     'cmp -s "$PKEY" "$LAB_DIR/p-mid.key" && [ "$(stat -c %a "$PACC/account.key.new")" = 600 ]'
 cp "$PACC/account.key.new" "$LAB_DIR/p-new.key"
+status_ "nginx-setup --stateless meanwhile: exit 1, no snippet with a thumbprint that may be wrong" 1 \
+    proxy_nacme --nginx-snippets "$LAB_DIR/snip-pending" nginx-setup --stateless
+t_check "it says a rollover is pending" 'printf "%s" "$O" | grep -q "^nacme: an account key rollover is pending"'
+t_check "no snippet written" '[ ! -e "$LAB_DIR/snip-pending/nacme-acme-challenge.conf" ]'
+cp "$PACC/account.key.new" "$LAB_DIR/p-new.key"
 proxy_up pass
 ok_ "the next run settles it: the CA has the new key" proxy_nacme --json account show
 t_check "said so" 'printf "%s" "$O" | grep -q "the CA has the new account key"'
