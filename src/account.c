@@ -117,6 +117,8 @@ enum nacme_err account_rollover_settle(struct nacme_ctx *ctx, struct nacme_store
         key_new = NULL;
         goto out;
     }
+    /* c signs with the old key again, whatever comes next: key_new is freed at out */
+    c->account_key = *key;
     if (r != NACME_E_NOTFOUND)
         goto out;
     free(url);
