@@ -27,7 +27,7 @@ enum nacme_err safefile_write_owned(struct nacme_ctx *ctx, int dirfd, const char
 enum nacme_err safefile_read_new(struct nacme_ctx *ctx, int dirfd, const char *name, size_t max,
                                  char **data, size_t *len, const char *what);
 /* The same for a path of several components below dirfd ("NAME/lineage.json"), none of which may
- * be a symlink, empty, "." or "..": one openat2(2) instead of an open per directory. */
+ * be a symlink, empty, "." or "..". */
 enum nacme_err safefile_read_beneath_new(struct nacme_ctx *ctx, int dirfd, const char *path,
                                          size_t max, char **data, size_t *len, const char *what);
 /* Make (if needed) and open directory dirfd/name, not following a symlink, and set its mode to

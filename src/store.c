@@ -909,7 +909,7 @@ enum nacme_err store_lineage_load_new(struct nacme_ctx *ctx, struct nacme_store 
         r = oom(ctx);
         goto out;
     }
-    /* NAME/lineage.json in one open, neither part followed if a link */
+    /* NAME/lineage.json, neither part followed if a link */
     if ((r = json_file_load(ctx, st->archfd, rel, what, &root)) != NACME_OK ||
         (r = lineage_decode(ctx, root, name, lin, what)) != NACME_OK ||
         (r = live_version(ctx, st, name, &live)) != NACME_OK)
