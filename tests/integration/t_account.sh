@@ -207,7 +207,7 @@ status_ "issue completes it and stops until nginx is reloaded: exit 1" 1 \
 t_check "says so in one line" \
     '[ "$(printf "%s\n" "$O" | grep -c "^nacme: an interrupted account key rollover was completed .*reload nginx")" = 1 ]'
 t_check "the snippet holds the new key's thumbprint" \
-    'grep -q "$(thumbprint_of "$PKEY")" "$LAB_DIR/snip/nacme-acme-challenge.conf" && [ ! -e "$PACC/account.key.new" ]'
+    'grep -qF -- "$(thumbprint_of "$PKEY")" "$LAB_DIR/snip/nacme-acme-challenge.conf" && [ ! -e "$PACC/account.key.new" ]'
 ok_ "the next issue goes ahead" proxy_nacme --nginx-snippets "$LAB_DIR/snip" --agree-tos issue -d p5.example --no-preflight
 
 # A crash before keyChange was sent: a new key the CA never heard of is dropped by issue itself.
