@@ -33,6 +33,10 @@ enum nacme_err nginx_reload(struct nacme_ctx *ctx, const char *cmd, const char *
 enum nacme_err nginx_served_serial_new(struct nacme_ctx *ctx, const char *host, int port,
                                        const char *sni, char **serial);
 
+/* What nginx printed, line by line (sanitised), indented under the error line that follows, so
+ * that the admin sees what nginx said. */
+void nginx_output_show(const struct nacme_ctx *ctx, const char *output);
+
 /* The last line of the error log that holds "[emerg]", or NULL. */
 char *nginx_last_emerg_new(const char *error_log);
 

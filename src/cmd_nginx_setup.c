@@ -367,21 +367,6 @@ static size_t plan_missing(const struct nginx_plan *plan)
     return n;
 }
 
-/* nginx's output, indented under the error line. */
-static void show_nginx_output(const struct nacme_ctx *ctx, const char *output)
-{
-    char line[512];
-    const char *p = output, *nl;
-
-    while (p && *p) {
-        nl = strchr(p, '\n');
-        nacme_sanitize(line, sizeof(line), p, nl ? (size_t)(nl - p) : strlen(p));
-        if (line[0])
-            nacme_log(ctx, NACME_LOG_ERROR, "    | %s", line);
-        p = nl ? nl + 1 : NULL;
-    }
-}
-
 /* Sites with no certificate yet: the TLS part waits for one. */
 static size_t sites_without_cert(const struct nginx_sites *sites, char **lineages, size_t n)
 {
@@ -521,7 +506,7 @@ static enum nacme_err setup_includes(struct cli_state *st, const struct nacme_co
         if (r != NACME_OK) {
             /* nginx's output first; the cause line ends the run */
             if (output)
-                show_nginx_output(st->ctx, output);
+                nginx_output_show(st->ctx, output);
             goto out;
         }
         tested = true;

@@ -9,21 +9,6 @@
 
 #define DEPLOY_POLL_MS 100
 
-/* nginx's output, indented under the error line, so that the admin sees what nginx said. */
-static void show_output(const struct nacme_ctx *ctx, const char *output)
-{
-    char line[512];
-    const char *p = output, *nl;
-
-    while (p && *p) {
-        nl = strchr(p, '\n');
-        nacme_sanitize(line, sizeof(line), p, nl ? (size_t)(nl - p) : strlen(p));
-        if (line[0])
-            nacme_log(ctx, NACME_LOG_ERROR, "    | %s", line);
-        p = nl ? nl + 1 : NULL;
-    }
-}
-
 static void watch_served(struct nacme_ctx *ctx, const struct deploy_opts *o,
                          struct deploy_item *items, size_t n)
 {
@@ -140,7 +125,7 @@ enum nacme_err deploy_run(struct nacme_ctx *ctx, struct nacme_store *st,
         nacme_fail_prefix(ctx, "nginx's configuration is broken before any change; the new "
                                "certificates stay staged, live/ is unchanged, nginx not reloaded");
         if (output)
-            show_output(ctx, output);
+            nginx_output_show(ctx, output);
         goto out;
     }
     free(output);
@@ -153,7 +138,7 @@ enum nacme_err deploy_run(struct nacme_ctx *ctx, struct nacme_store *st,
         switch_back(ctx, st, items, n);
         nacme_fail_prefix(ctx, "nginx refuses the new certificates; live/ switched back");
         if (output)
-            show_output(ctx, output);
+            nginx_output_show(ctx, output);
         goto out;
     }
     if (!running) {

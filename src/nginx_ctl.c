@@ -262,3 +262,17 @@ char *nginx_last_emerg_new(const char *error_log)
     fclose(f);
     return last;
 }
+
+void nginx_output_show(const struct nacme_ctx *ctx, const char *output)
+{
+    char line[512];
+    const char *p = output, *nl;
+
+    while (p && *p) {
+        nl = strchr(p, '\n');
+        nacme_sanitize(line, sizeof(line), p, nl ? (size_t)(nl - p) : strlen(p));
+        if (line[0])
+            nacme_log(ctx, NACME_LOG_ERROR, "    | %s", line);
+        p = nl ? nl + 1 : NULL;
+    }
+}
