@@ -552,6 +552,18 @@ out:
     return r;
 }
 
+/* Sign with key from now on: no account URL known for it yet, its thumbprint for key
+ * authorizations. */
+static enum nacme_err client_key_set(struct acme_client *c, EVP_PKEY *key)
+{
+    c->account_key = key;
+    free(c->kid);
+    c->kid = NULL;
+    free(c->thumbprint);
+    c->thumbprint = NULL;
+    return jwk_thumbprint_new(c->ctx, key, &c->thumbprint);
+}
+
 enum nacme_err acme_account_ensure(struct acme_client *c, EVP_PKEY *key,
                                    const struct acme_account_opts *o, char **url)
 {
@@ -559,11 +571,7 @@ enum nacme_err acme_account_ensure(struct acme_client *c, EVP_PKEY *key,
     enum nacme_err r;
 
     *url = NULL;
-    c->account_key = key;
-    free(c->kid);
-    c->kid = NULL;
-    free(c->thumbprint);
-    if ((r = jwk_thumbprint_new(c->ctx, key, &c->thumbprint)) != NACME_OK)
+    if ((r = client_key_set(c, key)) != NACME_OK)
         return r;
     if (o->known_url != NULL) {
         if ((c->kid = nacme_strdup_new(o->known_url)) == NULL ||
@@ -724,11 +732,7 @@ enum nacme_err acme_account_find(struct acme_client *c, EVP_PKEY *key, char **ur
     enum nacme_err r;
 
     *url = NULL;
-    c->account_key = key;
-    free(c->kid);
-    c->kid = NULL;
-    free(c->thumbprint);
-    if ((r = jwk_thumbprint_new(c->ctx, key, &c->thumbprint)) != NACME_OK)
+    if ((r = client_key_set(c, key)) != NACME_OK)
         return r;
     if ((payload = json_dumps_new_bool("onlyReturnExisting", true)) == NULL)
         return nacme_fail(c->ctx, NACME_E_NOMEM, "out of memory");

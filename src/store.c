@@ -524,6 +524,20 @@ out:
 #define STORE_ACCOUNT_KEY "account.key"
 #define STORE_ACCOUNT_KEY_NEW "account.key.new"
 
+/* The CA's account directory (opened) and the path of its account.key.new, for messages. */
+static enum nacme_err pending_dir_open(struct nacme_ctx *ctx, struct nacme_store *st,
+                                       const char *directory_url, int *fd, char **dirpath,
+                                       char **path)
+{
+    enum nacme_err r;
+
+    if ((r = account_dir_open(ctx, st, directory_url, false, fd, dirpath)) != NACME_OK)
+        return r;
+    if ((*path = nacme_printf_new("%s/" STORE_ACCOUNT_KEY_NEW, *dirpath)) == NULL)
+        return oom(ctx);
+    return NACME_OK;
+}
+
 enum nacme_err store_account_key_pending_save(struct nacme_ctx *ctx, struct nacme_store *st,
                                               const char *directory_url, const char *key_pem,
                                               size_t key_len)
@@ -532,12 +546,8 @@ enum nacme_err store_account_key_pending_save(struct nacme_ctx *ctx, struct nacm
     int fd = -1;
     enum nacme_err r;
 
-    if ((r = account_dir_open(ctx, st, directory_url, false, &fd, &dirpath)) != NACME_OK)
+    if ((r = pending_dir_open(ctx, st, directory_url, &fd, &dirpath, &path)) != NACME_OK)
         goto out;
-    if ((path = nacme_printf_new("%s/" STORE_ACCOUNT_KEY_NEW, dirpath)) == NULL) {
-        r = oom(ctx);
-        goto out;
-    }
     r = safefile_write(ctx, fd, STORE_ACCOUNT_KEY_NEW, key_pem, key_len, STORE_MODE_SECRET, path);
 out:
     fd_close(fd);
@@ -556,12 +566,8 @@ enum nacme_err store_account_key_pending_load_new(struct nacme_ctx *ctx, struct 
 
     *key_pem = NULL;
     *key_len = 0;
-    if ((r = account_dir_open(ctx, st, directory_url, false, &fd, &dirpath)) != NACME_OK)
+    if ((r = pending_dir_open(ctx, st, directory_url, &fd, &dirpath, &path)) != NACME_OK)
         goto out;
-    if ((path = nacme_printf_new("%s/" STORE_ACCOUNT_KEY_NEW, dirpath)) == NULL) {
-        r = oom(ctx);
-        goto out;
-    }
     r = safefile_read_new(ctx, fd, STORE_ACCOUNT_KEY_NEW, STORE_FILE_MAX, key_pem, key_len, path);
 out:
     fd_close(fd);
@@ -577,12 +583,8 @@ enum nacme_err store_account_key_pending_settle(struct nacme_ctx *ctx, struct na
     int fd = -1, rc;
     enum nacme_err r;
 
-    if ((r = account_dir_open(ctx, st, directory_url, false, &fd, &dirpath)) != NACME_OK)
+    if ((r = pending_dir_open(ctx, st, directory_url, &fd, &dirpath, &path)) != NACME_OK)
         goto out;
-    if ((path = nacme_printf_new("%s/" STORE_ACCOUNT_KEY_NEW, dirpath)) == NULL) {
-        r = oom(ctx);
-        goto out;
-    }
     /* One rename: account.key is the old key or the new one, never neither. */
     if (take_new)
         rc = renameat(fd, STORE_ACCOUNT_KEY_NEW, fd, STORE_ACCOUNT_KEY);
