@@ -91,6 +91,17 @@ static int validate_renew_before_days(cfg_t *cfg, cfg_opt_t *opt)
     return 0;
 }
 
+static int validate_http_timeout(cfg_t *cfg, cfg_opt_t *opt)
+{
+    long v = cfg_opt_getnint(opt, 0);
+
+    if (v < 1 || v > 3600) {
+        cfg_error(cfg, "http_timeout %ld is not a number of seconds (1-3600)", v);
+        return -1;
+    }
+    return 0;
+}
+
 static int validate_lock_wait(cfg_t *cfg, cfg_opt_t *opt)
 {
     long v = cfg_opt_getnint(opt, 0);
@@ -144,6 +155,7 @@ enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_ex
         CFG_STR("post_hook", NULL, CFGF_NODEFAULT),
         CFG_STR("deploy_hook", NULL, CFGF_NODEFAULT),
         CFG_INT("lock_wait", 0, CFGF_NODEFAULT),
+        CFG_INT("http_timeout", 0, CFGF_NODEFAULT),
         CFG_STR("metrics_file", NULL, CFGF_NODEFAULT),
         __CFG_PTR(CTX_OPT, 0, CFGF_NODEFAULT, (void **)(void *)ctx, reject_value, 0),
         CFG_END(),
@@ -175,6 +187,7 @@ enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_ex
     cfg_set_validate_func(c, "nginx_http_port", validate_port);
     cfg_set_validate_func(c, "renew_before_days", validate_renew_before_days);
     cfg_set_validate_func(c, "lock_wait", validate_lock_wait);
+    cfg_set_validate_func(c, "http_timeout", validate_http_timeout);
     ctx->err = NACME_OK;
     rc = cfg_parse(c, path);
     if (rc == CFG_FILE_ERROR) {
@@ -201,6 +214,8 @@ enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_ex
         cfg->preflight_off = true;
     if (cfg_size(c, "renew_before_days") > 0)
         cfg->renew_before_days = cfg_getint(c, "renew_before_days");
+    if (cfg_size(c, "http_timeout") > 0)
+        cfg->http_timeout = cfg_getint(c, "http_timeout");
     if (cfg_size(c, "lock_wait") > 0) {
         cfg->lock_wait = cfg_getint(c, "lock_wait");
         cfg->lock_wait_set = true;

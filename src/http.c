@@ -57,6 +57,8 @@ struct nacme_http {
     bool thread_started;
     pthread_t thread;
     unsigned requests;
+    struct timespec last_answer; /* CLOCK_MONOTONIC: when a transfer last completed */
+    bool unanswering;            /* a request ran out of time with nothing answered meanwhile */
     CURL *idle[HTTP_IDLE_MAX];
     size_t nidle;
 };
@@ -83,6 +85,8 @@ static void xfer_complete(struct nacme_http *h, CURL *easy, CURLcode result)
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
     curl_multi_remove_handle(h->multi, easy);
     pthread_mutex_lock(&h->lock);
+    if (result == CURLE_OK)
+        clock_gettime(CLOCK_MONOTONIC, &h->last_answer);
     x->result = result;
     x->done = true;
     pthread_cond_signal(&x->cond);
@@ -414,6 +418,33 @@ static enum nacme_err map_curl_error(struct nacme_ctx *ctx, CURLcode c, const ch
     }
 }
 
+static bool ts_before(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* A request ran out of time. When nothing else was answered since it started, the server (or
+ * the one connection every request shares) has stopped answering: a CA that deadlocks does that
+ * (Pebble does, under concurrent newOrder requests), and then every order of a batch would wait
+ * out its own timeout, one group of --parallel after another. */
+static void note_timeout(struct nacme_http *h, const struct timespec *started)
+{
+    pthread_mutex_lock(&h->lock);
+    if (ts_before(&h->last_answer, started))
+        h->unanswering = true;
+    pthread_mutex_unlock(&h->lock);
+}
+
+static bool is_unanswering(struct nacme_http *h)
+{
+    bool u;
+
+    pthread_mutex_lock(&h->lock);
+    u = h->unanswering;
+    pthread_mutex_unlock(&h->lock);
+    return u;
+}
+
 /* Hand x to the network thread and sleep until it is done. */
 static CURLcode run_transfer(struct nacme_http *h, struct http_xfer *x)
 {
@@ -480,9 +511,14 @@ enum nacme_err http_request(struct nacme_ctx *ctx, struct nacme_http *h, const c
     struct curl_slist *hdrs = NULL;
     char errbuf[CURL_ERROR_SIZE] = "";
     enum nacme_err r = NACME_E_NOMEM;
+    struct timespec started;
     CURLcode c;
 
     http_response_clear(resp);
+    if (is_unanswering(h))
+        return nacme_fail(ctx, NACME_E_TIMEOUT,
+                          "%s: not sent: the server has stopped answering (no request answered "
+                          "in %ld s)", url, h->timeout_ms / 1000);
     if ((r = headers_new(content_type, accept, &hdrs)) != NACME_OK ||
         (x.easy = easy_get(h)) == NULL) {
         r = nacme_fail(ctx, NACME_E_NOMEM, "out of memory preparing a request to %s", url);
@@ -497,7 +533,10 @@ enum nacme_err http_request(struct nacme_ctx *ctx, struct nacme_http *h, const c
     curl_easy_setopt(x.easy, CURLOPT_HEADERDATA, &x.t);
     curl_easy_setopt(x.easy, CURLOPT_PRIVATE, (char *)&x);
     set_method(x.easy, method, body);
+    clock_gettime(CLOCK_MONOTONIC, &started);
     if ((c = run_transfer(h, &x)) != CURLE_OK) {
+        if (c == CURLE_OPERATION_TIMEDOUT)
+            note_timeout(h, &started);
         r = map_curl_error(ctx, c, url, errbuf, &x.t, h->max_body);
         http_response_clear(resp);
         goto out;

@@ -700,7 +700,8 @@ static void run_stop(struct issue_run *run, const char *why)
  * nothing is due never talks to the CA). A failure here fails the whole run. */
 static enum nacme_err run_connect(struct issue_run *run, struct nacme_ctx *ctx)
 {
-    struct http_options hopt = {.ca_bundle = run->cfg->ca_bundle};
+    struct http_options hopt = {.ca_bundle = run->cfg->ca_bundle,
+                                .timeout_ms = run->cfg->http_timeout * 1000};
     enum nacme_err r;
 
     pthread_mutex_lock(&run->connect_lock);

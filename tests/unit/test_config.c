@@ -39,7 +39,8 @@ static void test_every_key(void **state)
                             "eab_hmac_key = \"c2VjcmV0\"\n"
                             "nginx_http_port = 8080\n"
                             "preflight = false\n"
-                            "nginx_conf = \"/srv/nginx/nginx.conf\"\n");
+                            "nginx_conf = \"/srv/nginx/nginx.conf\"\n"
+                            "http_timeout = 7\n");
     struct nacme_config cfg = {0};
     struct nacme_ctx ctx;
 
@@ -58,6 +59,7 @@ static void test_every_key(void **state)
     assert_int_equal(cfg.nginx_http_port, 8080);
     assert_true(cfg.preflight_off);
     assert_string_equal(cfg.nginx_conf, "/srv/nginx/nginx.conf");
+    assert_int_equal(cfg.http_timeout, 7);
     config_clear(&cfg);
     unlink(path);
     free(path);
@@ -81,6 +83,8 @@ static void test_errors_name_file_and_line(void **state)
         {"nginx_http_port = 65536\n", 1, "nginx_http_port 65536 is not a port"},
         {"nginx_https_port = -1\n", 1, "nginx_https_port -1 is not a port"},
         {"preflight = sometimes\n", 1, "preflight"},
+        {"http_timeout = 0\n", 1, "http_timeout 0 is not a number of seconds (1-3600)"},
+        {"\nhttp_timeout = 3601\n", 2, "http_timeout 3601 is not"},
     };
     struct nacme_ctx ctx;
     char prefix[256];
