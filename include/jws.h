@@ -1,7 +1,7 @@
 /*
  * jws.h - JSON Web Signature in flattened JSON serialization (RFC 7515), JWK (RFC 7517) and its
- * thumbprint (RFC 7638), as ACME uses them. jws_sign_new is the only function that uses the
- * account key to sign, so that signing can later move into a process of its own.
+ * thumbprint (RFC 7638), as ACME uses them. The account key is only ever used through here, and
+ * here through its signer process when the key came from one (signer.h).
  */
 #ifndef NACME_JWS_H
 #define NACME_JWS_H
@@ -27,6 +27,11 @@ enum nacme_err jwk_thumbprint_new(struct nacme_ctx *ctx, EVP_PKEY *key, char **o
  * compact JSON text of {protected, payload, signature}. */
 enum nacme_err jws_sign_new(struct nacme_ctx *ctx, EVP_PKEY *key, const char *kid,
                             const char *nonce, const char *url, const char *payload, char **out);
+
+/* The raw signature of input with key (DER for ECDSA, as EVP_DigestSign makes it), with the
+ * digest the key's JWS algorithm names. The signer process signs with this. */
+enum nacme_err jws_raw_sign_new(struct nacme_ctx *ctx, EVP_PKEY *key, const char *input,
+                                size_t len, unsigned char **sig, size_t *siglen);
 
 /* External Account Binding (RFC 8555 §7.3.4): an HS256 JWS over the account's public JWK, keyed
  * with the CA-provided MAC key (base64url, as CAs hand it out). */

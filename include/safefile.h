@@ -26,6 +26,10 @@ enum nacme_err safefile_write_owned(struct nacme_ctx *ctx, int dirfd, const char
  * Only name's last component is not followed (a user's path may lead through links). */
 enum nacme_err safefile_read_new(struct nacme_ctx *ctx, int dirfd, const char *name, size_t max,
                                  char **data, size_t *len, const char *what);
+/* The checks of safefile_read_new without the reading: *fd is open for reading (O_CLOEXEC), for
+ * a process that is to read the file instead of this one (the account key's signer). */
+enum nacme_err safefile_open_read(struct nacme_ctx *ctx, int dirfd, const char *name, size_t max,
+                                  int *fd, const char *what);
 /* The same for a path of several components below dirfd ("NAME/lineage.json"), none of which may
  * be a symlink, empty, "." or "..". */
 enum nacme_err safefile_read_beneath_new(struct nacme_ctx *ctx, int dirfd, const char *path,

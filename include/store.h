@@ -50,6 +50,11 @@ enum nacme_err store_account_load_new(struct nacme_ctx *ctx, struct nacme_store 
                                       const char *directory_url, char **key_pem, size_t *key_len,
                                       char **url);
 /* Save the key (when key_pem is not NULL) and then the record; url may be NULL. */
+/* The same checks, but account.key is opened (*key_fd, O_CLOEXEC), not read: for the signer
+ * process, so that this one never holds the key. *key_path names it in messages (free it). */
+enum nacme_err store_account_key_open(struct nacme_ctx *ctx, struct nacme_store *st,
+                                      const char *directory_url, int *key_fd, char **key_path,
+                                      char **url);
 enum nacme_err store_account_save(struct nacme_ctx *ctx, struct nacme_store *st,
                                   const char *directory_url, const char *key_pem, size_t key_len,
                                   const char *url);

@@ -5,36 +5,47 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <unistd.h>
+
 #include "jws.h"
 #include "keys.h"
+#include "signer.h"
 #include "nginx_snippets.h"
 
 enum nacme_err account_key_load_new(struct nacme_ctx *ctx, struct nacme_store *st,
                                     const char *directory_url, EVP_PKEY **key, char **url,
                                     bool *is_new)
 {
-    char *pem = NULL;
+    char *pem = NULL, *what = NULL;
     size_t len = 0;
     EVP_PKEY *k = NULL;
+    int fd = -1;
     enum nacme_err r;
 
     *key = NULL;
     *url = NULL;
     *is_new = false;
-    r = store_account_load_new(ctx, st, directory_url, &pem, &len, url);
-    if (r == NACME_OK) {
-        r = key_from_pem_new(ctx, pem, len, "the account key", &k);
-        goto out;
+    r = store_account_key_open(ctx, st, directory_url, &fd, &what, url);
+    if (r == NACME_E_NOTFOUND) {
+        /* A new key passes through this process once, on its way to the state dir. */
+        nacme_verbose(ctx, "creating an account key for %s", directory_url);
+        if ((r = key_generate_new(ctx, NACME_KEY_EC256, &k)) != NACME_OK ||
+            (r = key_to_pem_new(ctx, k, &pem, &len)) != NACME_OK ||
+            (r = store_account_save(ctx, st, directory_url, pem, len, NULL)) != NACME_OK)
+            goto out;
+        EVP_PKEY_free(k);
+        k = NULL;
+        *is_new = true;
+        r = store_account_key_open(ctx, st, directory_url, &fd, &what, url);
     }
-    if (r != NACME_E_NOTFOUND)
+    if (r != NACME_OK)
         goto out;
-    nacme_verbose(ctx, "creating an account key for %s", directory_url);
-    if ((r = key_generate_new(ctx, NACME_KEY_EC256, &k)) != NACME_OK ||
-        (r = key_to_pem_new(ctx, k, &pem, &len)) != NACME_OK ||
-        (r = store_account_save(ctx, st, directory_url, pem, len, NULL)) != NACME_OK)
-        goto out;
-    *is_new = true;
+    r = signer_key_new(ctx, fd, what, &k); /* takes fd */
+    fd = -1;
 out:
+    if (fd >= 0)
+        close(fd);
+    free(what);
     nacme_secret_free(pem, len);
     if (r == NACME_OK) {
         *key = k;

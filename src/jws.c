@@ -11,6 +11,7 @@
 #include <openssl/sha.h>
 
 #include "b64url.h"
+#include "signer.h"
 
 /* Curve name and coordinate size for the EC keys we support. */
 static int ec_coord_size(EVP_PKEY *key, const char **crv)
@@ -178,32 +179,56 @@ static int ecdsa_der_to_raw(const unsigned char *der, size_t derlen, int size, u
     return ok ? 0 : -1;
 }
 
+enum nacme_err jws_raw_sign_new(struct nacme_ctx *ctx, EVP_PKEY *key, const char *input,
+                                size_t len, unsigned char **sig, size_t *siglen)
+{
+    const EVP_MD *md = EVP_sha256();
+    EVP_MD_CTX *mdctx = NULL;
+    unsigned char *s = NULL;
+    const char *crv;
+    size_t n = 0;
+    enum nacme_err r = NACME_OK;
+
+    *sig = NULL;
+    *siglen = 0;
+    if (EVP_PKEY_get_base_id(key) == EVP_PKEY_EC && ec_coord_size(key, &crv) == 48)
+        md = EVP_sha384();
+    if ((mdctx = EVP_MD_CTX_new()) == NULL ||
+        EVP_DigestSignInit(mdctx, NULL, md, NULL, key) != 1 ||
+        EVP_DigestSign(mdctx, NULL, &n, (const unsigned char *)input, len) != 1 ||
+        (s = malloc(n)) == NULL ||
+        EVP_DigestSign(mdctx, s, &n, (const unsigned char *)input, len) != 1) {
+        r = nacme_fail_ssl(ctx, NACME_E_CRYPTO, "cannot sign an ACME request");
+        free(s);
+        s = NULL;
+    }
+    EVP_MD_CTX_free(mdctx);
+    *sig = s;
+    *siglen = n;
+    return r;
+}
+
 static enum nacme_err sign_input_new(struct nacme_ctx *ctx, EVP_PKEY *key, const char *input,
                                      char **sig_b64)
 {
     unsigned char *sig = NULL, raw[2 * 66];
-    const EVP_MD *md = EVP_sha256();
-    EVP_MD_CTX *mdctx = NULL;
+    struct signer *signer = signer_of(key);
     const char *crv;
     size_t siglen = 0;
     enum nacme_err r = NACME_E_CRYPTO;
     int size = 0;
 
     *sig_b64 = NULL;
-    if (EVP_PKEY_get_base_id(key) == EVP_PKEY_EC) {
-        if ((size = ec_coord_size(key, &crv)) == 0)
-            return nacme_fail(ctx, NACME_E_INVALID, "unsupported EC curve for an ACME key");
-        if (size == 48)
-            md = EVP_sha384();
-    }
-    if ((mdctx = EVP_MD_CTX_new()) == NULL ||
-        EVP_DigestSignInit(mdctx, NULL, md, NULL, key) != 1 ||
-        EVP_DigestSign(mdctx, NULL, &siglen, (const unsigned char *)input, strlen(input)) != 1 ||
-        (sig = malloc(siglen)) == NULL ||
-        EVP_DigestSign(mdctx, sig, &siglen, (const unsigned char *)input, strlen(input)) != 1) {
-        nacme_fail_ssl(ctx, r, "cannot sign an ACME request");
+    if (EVP_PKEY_get_base_id(key) == EVP_PKEY_EC &&
+        (size = ec_coord_size(key, &crv)) == 0)
+        return nacme_fail(ctx, NACME_E_INVALID, "unsupported EC curve for an ACME key");
+    /* The account key lives in the signer process; any other key (a certificate's, for a
+     * revocation; a rollover's new one) is held here. */
+    r = signer != NULL ? signer_sign(ctx, signer, input, strlen(input), &sig, &siglen)
+                       : jws_raw_sign_new(ctx, key, input, strlen(input), &sig, &siglen);
+    if (r != NACME_OK)
         goto out;
-    }
+    r = NACME_E_CRYPTO;
     if (size != 0) {
         if (ecdsa_der_to_raw(sig, siglen, size, raw) != 0) {
             nacme_fail(ctx, r, "cannot convert an ECDSA signature");
@@ -219,7 +244,6 @@ static enum nacme_err sign_input_new(struct nacme_ctx *ctx, EVP_PKEY *key, const
     }
     r = NACME_OK;
 out:
-    EVP_MD_CTX_free(mdctx);
     free(sig);
     return r;
 }

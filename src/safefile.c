@@ -277,6 +277,43 @@ static int open_beneath(int dirfd, const char *path, int flags)
     return next;
 }
 
+/* Open a regular file of at most max bytes for reading, never through a symlink; fstat's answer
+ * in *sb. */
+static enum nacme_err open_regular(struct nacme_ctx *ctx, int dirfd, const char *name,
+                                   bool beneath, size_t max, int *out, struct stat *sb,
+                                   const char *what)
+{
+    enum nacme_err r = NACME_OK;
+    int fd;
+
+    *out = -1;
+    /* O_NONBLOCK so that a FIFO planted under our name cannot hang us before fstat refuses it. */
+    fd = beneath ? open_beneath(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+                 : openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return read_fail(ctx, what);
+    if (fstat(fd, sb) != 0)
+        r = nacme_fail_errno(ctx, NACME_E_IO, "cannot read %s", what);
+    else if (!S_ISREG(sb->st_mode))
+        r = nacme_fail(ctx, NACME_E_INVALID, "%s is not a regular file", what);
+    else if (sb->st_size < 0 || (unsigned long long)sb->st_size > max)
+        r = nacme_fail(ctx, NACME_E_INVALID, "%s is larger than %zu bytes", what, max);
+    if (r != NACME_OK) {
+        close(fd);
+        return r;
+    }
+    *out = fd;
+    return NACME_OK;
+}
+
+enum nacme_err safefile_open_read(struct nacme_ctx *ctx, int dirfd, const char *name, size_t max,
+                                  int *fd, const char *what)
+{
+    struct stat sb;
+
+    return open_regular(ctx, dirfd, name, false, max, fd, &sb, what);
+}
+
 static enum nacme_err read_new(struct nacme_ctx *ctx, int dirfd, const char *name, bool beneath,
                                size_t max, char **data, size_t *len, const char *what)
 {
@@ -290,25 +327,8 @@ static enum nacme_err read_new(struct nacme_ctx *ctx, int dirfd, const char *nam
     *data = NULL;
     if (len != NULL)
         *len = 0;
-    /* O_NONBLOCK so that a FIFO planted under our name cannot hang us before fstat refuses it. */
-    fd = beneath ? open_beneath(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-                 : openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        r = read_fail(ctx, what);
+    if ((r = open_regular(ctx, dirfd, name, beneath, max, &fd, &sb, what)) != NACME_OK)
         goto out;
-    }
-    if (fstat(fd, &sb) != 0) {
-        r = nacme_fail_errno(ctx, NACME_E_IO, "cannot read %s", what);
-        goto out;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        r = nacme_fail(ctx, NACME_E_INVALID, "%s is not a regular file", what);
-        goto out;
-    }
-    if (sb.st_size < 0 || (unsigned long long)sb.st_size > max) {
-        r = nacme_fail(ctx, NACME_E_INVALID, "%s is larger than %zu bytes", what, max);
-        goto out;
-    }
     /* One byte beyond the size fstat saw tells a file that grew meanwhile; one more for the NUL. */
     cap = (size_t)sb.st_size + 2;
     if ((buf = malloc(cap)) == NULL) {

@@ -422,19 +422,26 @@ out:
     return r;
 }
 
-enum nacme_err store_account_load_new(struct nacme_ctx *ctx, struct nacme_store *st,
-                                      const char *directory_url, char **key_pem, size_t *key_len,
-                                      char **url)
+/* The account of a CA: its key read into *key_pem, or (key_pem NULL) opened as *key_fd with its
+ * path in *key_path. */
+static enum nacme_err account_load(struct nacme_ctx *ctx, struct nacme_store *st,
+                                   const char *directory_url, char **key_pem, size_t *key_len,
+                                   int *key_fd, char **key_path, char **url)
 {
     char *dirpath = NULL, *keypath = NULL, *recpath = NULL, *key = NULL, *u = NULL;
     const char *rec_dir = NULL, *rec_url = NULL;
     json_t *rec = NULL;
     size_t klen = 0;
-    int fd = -1;
+    int fd = -1, kfd = -1;
     enum nacme_err r;
 
-    *key_pem = NULL;
-    *key_len = 0;
+    if (key_pem != NULL) {
+        *key_pem = NULL;
+        *key_len = 0;
+    } else {
+        *key_fd = -1;
+        *key_path = NULL;
+    }
     *url = NULL;
     if ((r = account_dir_open(ctx, st, directory_url, false, &fd, &dirpath)) != NACME_OK)
         goto out;
@@ -443,8 +450,10 @@ enum nacme_err store_account_load_new(struct nacme_ctx *ctx, struct nacme_store 
         r = oom(ctx);
         goto out;
     }
-    if ((r = safefile_read_new(ctx, fd, "account.key", STORE_FILE_MAX, &key, &klen, keypath)) !=
-        NACME_OK)
+    r = key_pem != NULL
+            ? safefile_read_new(ctx, fd, "account.key", STORE_FILE_MAX, &key, &klen, keypath)
+            : safefile_open_read(ctx, fd, "account.key", STORE_FILE_MAX, &kfd, keypath);
+    if (r != NACME_OK)
         goto out;
     r = json_file_load(ctx, fd, "account.json", recpath, &rec);
     if (r == NACME_E_NOTFOUND) {
@@ -470,13 +479,21 @@ enum nacme_err store_account_load_new(struct nacme_ctx *ctx, struct nacme_store 
     } else {
         goto out;
     }
-    *key_pem = key;
-    key = NULL;
-    *key_len = klen;
+    if (key_pem != NULL) {
+        *key_pem = key;
+        key = NULL;
+        *key_len = klen;
+    } else {
+        *key_fd = kfd;
+        kfd = -1;
+        *key_path = keypath;
+        keypath = NULL;
+    }
     *url = u;
     u = NULL;
 out:
     fd_close(fd);
+    fd_close(kfd);
     nacme_secret_free(key, klen);
     json_decref(rec);
     free(u);
@@ -484,6 +501,20 @@ out:
     free(keypath);
     free(recpath);
     return r;
+}
+
+enum nacme_err store_account_load_new(struct nacme_ctx *ctx, struct nacme_store *st,
+                                      const char *directory_url, char **key_pem, size_t *key_len,
+                                      char **url)
+{
+    return account_load(ctx, st, directory_url, key_pem, key_len, NULL, NULL, url);
+}
+
+enum nacme_err store_account_key_open(struct nacme_ctx *ctx, struct nacme_store *st,
+                                      const char *directory_url, int *key_fd, char **key_path,
+                                      char **url)
+{
+    return account_load(ctx, st, directory_url, NULL, NULL, key_fd, key_path, url);
 }
 
 enum nacme_err store_account_save(struct nacme_ctx *ctx, struct nacme_store *st,
