@@ -46,6 +46,7 @@ struct nacme_config {
     char *pre_hook;         /* commands around a renew run that renews anything, or NULL */
     char *post_hook;
     char *deploy_hook;      /* once per renewed lineage */
+    bool landlock_off;      /* landlock = false: the network thread runs unconfined */
     long http_timeout;      /* seconds one request to the CA may take; 0: the default, 30 */
     long lock_wait;         /* seconds to wait for another nacme's lock (default 60) */
     bool lock_wait_set;     /* lock_wait was configured (0 is a valid setting: do not wait) */

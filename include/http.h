@@ -17,6 +17,7 @@ struct http_options {
     long timeout_ms;         /* per request, 0: 30 s */
     size_t max_body;         /* 0: 1 MiB */
     bool allow_http;         /* plain http:// URLs; never set outside tests of the refusal */
+    bool no_landlock;        /* the network thread runs without its Landlock domain */
 };
 
 struct http_response {

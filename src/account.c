@@ -283,7 +283,8 @@ enum nacme_err account_session_open(struct nacme_ctx *ctx, const struct nacme_co
                                     struct nacme_store *store, struct account_session **out)
 {
     struct http_options hopt = {.ca_bundle = cfg->ca_bundle,
-                                .timeout_ms = cfg->http_timeout * 1000};
+                                .timeout_ms = cfg->http_timeout * 1000,
+                                .no_landlock = cfg->landlock_off};
     struct account_session *s;
     enum nacme_err r;
 

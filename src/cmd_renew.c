@@ -129,7 +129,8 @@ out:
 static struct ari_ca *ari_ca_get(struct renew_run *run, const char *server)
 {
     struct http_options hopt = {.ca_bundle = run->cfg->ca_bundle,
-                                .timeout_ms = run->cfg->http_timeout * 1000};
+                                .timeout_ms = run->cfg->http_timeout * 1000,
+                                .no_landlock = run->cfg->landlock_off};
     struct ari_ca *ca, **grown;
     size_t i;
 

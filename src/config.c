@@ -156,6 +156,7 @@ enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_ex
         CFG_STR("deploy_hook", NULL, CFGF_NODEFAULT),
         CFG_INT("lock_wait", 0, CFGF_NODEFAULT),
         CFG_INT("http_timeout", 0, CFGF_NODEFAULT),
+        CFG_BOOL("landlock", cfg_true, CFGF_NONE),
         CFG_STR("metrics_file", NULL, CFGF_NODEFAULT),
         __CFG_PTR(CTX_OPT, 0, CFGF_NODEFAULT, (void **)(void *)ctx, reject_value, 0),
         CFG_END(),
@@ -214,6 +215,8 @@ enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_ex
         cfg->preflight_off = true;
     if (cfg_size(c, "renew_before_days") > 0)
         cfg->renew_before_days = cfg_getint(c, "renew_before_days");
+    if (!cfg_getbool(c, "landlock"))
+        cfg->landlock_off = true;
     if (cfg_size(c, "http_timeout") > 0)
         cfg->http_timeout = cfg_getint(c, "http_timeout");
     if (cfg_size(c, "lock_wait") > 0) {

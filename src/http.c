@@ -8,6 +8,8 @@
  */
 #include "http.h"
 
+#include "confine.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
@@ -51,6 +53,7 @@ struct nacme_http {
     long timeout_ms;
     size_t max_body;
     bool allow_http;
+    bool no_landlock;
     pthread_mutex_t lock; /* guards everything below and each queued transfer's done */
     struct http_xfer *queue;
     bool stopping;
@@ -93,6 +96,24 @@ static void xfer_complete(struct nacme_http *h, CURL *easy, CURLcode result)
     pthread_mutex_unlock(&h->lock);
 }
 
+/* What the network thread may read once it runs: trust anchors, the resolver's files and the
+ * libraries name resolution may load. Not the state dir (keys), not the rest of /etc (nginx's and
+ * other services' keys), and nothing may be written anywhere. */
+static void net_confine(const struct nacme_http *h)
+{
+    const char *const paths[] = {
+        "/etc/ssl/certs", "/etc/ssl/openssl.cnf", "/usr/lib/ssl", "/usr/share/ca-certificates",
+        "/usr/local/share/ca-certificates", "/etc/ca-certificates", "/etc/pki/tls",
+        "/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf", "/etc/host.conf",
+        "/etc/gai.conf", "/etc/services", "/etc/ld.so.cache", "/run/systemd/resolve",
+        "/etc/localtime", "/usr/share/zoneinfo",
+        "/lib", "/lib64", "/usr/lib", "/usr/lib64", h->ca_bundle,
+    };
+
+    if (!h->no_landlock)
+        (void)confine_files(paths, sizeof(paths) / sizeof(paths[0]));
+}
+
 static void *net_main(void *arg)
 {
     struct nacme_http *h = arg;
@@ -101,6 +122,8 @@ static void *net_main(void *arg)
     int running, left;
     size_t inflight = 0;
     bool stop;
+
+    net_confine(h);
 
     for (;;) {
         pthread_mutex_lock(&h->lock);
@@ -206,6 +229,7 @@ enum nacme_err http_new(struct nacme_ctx *ctx, const struct http_options *opt,
     pthread_mutex_init(&h->lock, NULL);
     h->max_body = opt->max_body ? opt->max_body : 1024 * 1024;
     h->allow_http = opt->allow_http;
+    h->no_landlock = opt->no_landlock;
     h->connect_timeout_ms = opt->connect_timeout_ms ? opt->connect_timeout_ms : 10000L;
     h->timeout_ms = opt->timeout_ms ? opt->timeout_ms : 30000L;
     if ((opt->ca_bundle != NULL && (h->ca_bundle = nacme_strdup_new(opt->ca_bundle)) == NULL) ||

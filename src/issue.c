@@ -701,7 +701,8 @@ static void run_stop(struct issue_run *run, const char *why)
 static enum nacme_err run_connect(struct issue_run *run, struct nacme_ctx *ctx)
 {
     struct http_options hopt = {.ca_bundle = run->cfg->ca_bundle,
-                                .timeout_ms = run->cfg->http_timeout * 1000};
+                                .timeout_ms = run->cfg->http_timeout * 1000,
+                                .no_landlock = run->cfg->landlock_off};
     enum nacme_err r;
 
     pthread_mutex_lock(&run->connect_lock);

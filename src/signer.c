@@ -28,12 +28,12 @@
 
 #include <linux/audit.h>
 #include <linux/filter.h>
-#include <linux/landlock.h>
 #include <linux/seccomp.h>
 
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
 
+#include "confine.h"
 #include "jws.h"
 #include "keys.h"
 
@@ -302,34 +302,6 @@ out:
     return r;
 }
 
-/* Landlock (where the kernel has it): no file system access of any kind from here on. Nothing is
- * allowed, so the ruleset needs no rules, only the list of what it handles. */
-static void deny_files(void)
-{
-    struct landlock_ruleset_attr attr = {
-        .handled_access_fs = LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE |
-                             LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR |
-                             LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE |
-                             LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_DIR |
-                             LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_MAKE_SOCK |
-                             LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_BLOCK |
-                             LANDLOCK_ACCESS_FS_MAKE_SYM,
-    };
-    long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
-    long fd;
-
-    if (abi < 1)
-        return; /* not offered: seccomp below still keeps open(2) out */
-#ifdef LANDLOCK_ACCESS_FS_REFER
-    if (abi >= 2)
-        attr.handled_access_fs |= LANDLOCK_ACCESS_FS_REFER;
-#endif
-    if ((fd = syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0)) < 0)
-        return;
-    (void)syscall(SYS_landlock_restrict_self, (int)fd, 0);
-    close((int)fd);
-}
-
 #if defined(__x86_64__)
 #define SIGNER_AUDIT_ARCH AUDIT_ARCH_X86_64
 #elif defined(__aarch64__)
@@ -385,11 +357,16 @@ static int allow_only_signing(void)
 
 static int confine(struct nacme_ctx *ctx)
 {
+    /* Landlock where the kernel has it: no file system access at all. Without it, the seccomp
+     * filter below still keeps open(2) and execve(2) out. */
+    if (confine_files(NULL, 0) == CONFINE_FAILED) {
+        nacme_fail_errno(ctx, NACME_E_IO, "signer: cannot give up file system access (Landlock)");
+        return -1;
+    }
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
         nacme_fail_errno(ctx, NACME_E_IO, "signer: cannot drop privileges (no_new_privs)");
         return -1;
     }
-    deny_files();
     if (allow_only_signing() != 0) {
         nacme_fail_errno(ctx, NACME_E_IO, "signer: cannot install its seccomp filter");
         return -1;
