@@ -30,6 +30,7 @@ struct cli_state {
     bool force;
     bool reuse_key; /* --reuse-key: the lineage's key again, and recorded for renew */
     const char *preferred_chain; /* --preferred-chain ISSUER (argv's string) */
+    const char *profile;         /* --profile NAME (argv's string) */
     bool separate;
     bool reload;
     bool nginx; /* --nginx: one certificate per site of nginx's configuration */

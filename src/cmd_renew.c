@@ -470,6 +470,10 @@ static void renew_group(struct renew_run *run, size_t first, bool *in_group,
             .reuse_key = it->lin->reuse_key || run->st->reuse_key,
             .preferred_chain = run->st->preferred_chain ? run->st->preferred_chain
                                                         : it->lin->preferred_chain,
+            /* the command line, else what the lineage asked for, else the configuration's */
+            .profile = run->st->profile   ? run->st->profile
+                       : it->lin->profile ? it->lin->profile
+                                          : run->cfg->profile,
             .force = true, /* due by this run's rule, which issue's own check does not know */
             .timeout_s = run->st->timeout_s ? run->st->timeout_s : 300,
             .replaces = it->lin->renewal.certid,
