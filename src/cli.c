@@ -590,15 +590,28 @@ static enum nacme_err merge_config(struct cli_state *st, struct nacme_config *cf
 
 /* ---- shared by the commands ------------------------------------------------------------ */
 
-void cli_json_print(json_t *o)
+void cli_json_print(struct cli_state *st, json_t *o)
 {
     char *text;
 
     if (o != NULL && (text = json_dumps(o, JSON_COMPACT)) != NULL) {
         puts(text);
         free(text);
+        st->json_printed = true;
     }
     json_decref(o);
+}
+
+/* --json: a command that failed before it had a result to print still prints one JSON document,
+ * so that `nacme --json ... | jq` always reads one; the error line goes to stderr as ever. */
+static void json_failure_print(struct cli_state *st, const struct cli_command *cmd,
+                               enum nacme_err r)
+{
+    const char *msg = st->ctx->errmsg[0] ? st->ctx->errmsg : nacme_strerror(r);
+
+    cli_json_print(st, json_pack("{s:s?, s:s, s:s, s:i}", "command", cmd ? cmd->name : NULL,
+                                 "result", "failed", "error", msg, "exit_status",
+                                 nacme_exit_status(r)));
 }
 
 enum nacme_err cli_confirm(struct cli_state *st, const char *question)
@@ -701,7 +714,10 @@ int cli_main(int argc, char **argv)
         }
     }
     if (st.version) {
-        printf("nacme %s\n", NACME_VERSION);
+        if (st.json)
+            cli_json_print(&st, json_pack("{s:s}", "version", NACME_VERSION));
+        else
+            printf("nacme %s\n", NACME_VERSION);
         goto out;
     }
     if (st.help || cmd == NULL) {
@@ -716,6 +732,8 @@ int cli_main(int argc, char **argv)
     if (cfg.metrics_file != NULL && (cmd->bit & (CMD_ISSUE | CMD_RENEW | CMD_LIST)))
         r = cli_metrics_after(&st, &cfg, cmd->bit == CMD_LIST ? "list" : cmd->name, r);
 out:
+    if (r != NACME_OK && st.json && !st.json_printed && !st.help)
+        json_failure_print(&st, cmd, r);
     if (r != NACME_OK)
         fprintf(stderr, "nacme: %s\n", ctx.errmsg[0] ? ctx.errmsg : nacme_strerror(r));
     cli_state_clear(&st);

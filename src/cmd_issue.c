@@ -97,7 +97,7 @@ static void batch_report(struct cli_state *st, const struct nacme_config *cfg,
         arr = json_array();
         for (i = 0; i < n; i++)
             json_array_append_new(arr, issue_json_new(&reqs[i], cfg, &res[i]));
-        cli_json_print(arr);
+        cli_json_print(st, arr);
     } else if (st->ctx->loglevel >= NACME_LOG_INFO && run_failures == 0) {
         /* (a run that could not start has one cause, printed once as the error line) */
         printf("%-40s %-10s %s\n", "NAME", "RESULT", "DETAIL");
@@ -268,9 +268,14 @@ static enum nacme_err issue_locked(struct cli_state *st, struct nacme_config *cf
         opt.deploy = &dopt;
     }
     if ((r = issue_batch_run(st->ctx, cfg, &req, 1, &opt, &res)) != NACME_OK) {
-        /* --json: the failure as data on stdout too; the error line still goes to stderr */
+        /* --json: the failure as data on stdout too; the error line still goes to stderr. A
+         * certificate issued but not made live (--reload: nginx refused it) failed as well. */
+        if (st->json && res.outcome != ISSUE_FAILED) {
+            res.outcome = ISSUE_FAILED;
+            snprintf(res.errmsg, sizeof(res.errmsg), "%s", st->ctx->errmsg);
+        }
         if (st->json)
-            cli_json_print(issue_json_new(&req, cfg, &res));
+            cli_json_print(st, issue_json_new(&req, cfg, &res));
         return r;
     }
     if (res.outcome == ISSUE_ISSUED) {
@@ -280,6 +285,6 @@ static enum nacme_err issue_locked(struct cli_state *st, struct nacme_config *cf
                    date, cfg->state_dir, st->cert_name ? st->cert_name : req.names[0]);
     }
     if (st->json)
-        cli_json_print(issue_json_new(&req, cfg, &res));
+        cli_json_print(st, issue_json_new(&req, cfg, &res));
     return NACME_OK;
 }

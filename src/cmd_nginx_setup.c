@@ -199,6 +199,7 @@ static enum nacme_err list_json(struct cli_state *st, const struct nginx_sites *
             json_dumpf(o, stdout, JSON_COMPACT);
     }
     fputs("]\n", stdout);
+    st->json_printed = true;
     if (site_o == NULL || skip_o == NULL || bad)
         r = nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
     json_decref(site_o);
@@ -501,7 +502,7 @@ static enum nacme_err setup_includes(struct cli_state *st, const struct nacme_co
         st->ctx->err = NACME_OK;
         st->ctx->errmsg[0] = '\0';
         if (st->json)
-            cli_json_print(json_pack("{s:s, s:b, s:O, s:O}", "snippet_dir", cfg->nginx_snippets,
+            cli_json_print(st, json_pack("{s:s, s:b, s:O, s:O}", "snippet_dir", cfg->nginx_snippets,
                                      "stateless", st->stateless, "written", o->written,
                                      "unchanged", o->unchanged));
         else if (st->ctx->loglevel >= NACME_LOG_INFO) {
@@ -558,7 +559,7 @@ static enum nacme_err setup_includes(struct cli_state *st, const struct nacme_co
         nacme_info(st->ctx, "nothing to change: every server block has its include lines");
     }
     if (st->json) {
-        cli_json_print(json_pack("{s:s, s:b, s:O, s:O, s:o, s:b, s:o, s:b, s:b, s:i}",
+        cli_json_print(st, json_pack("{s:s, s:b, s:O, s:O, s:o, s:b, s:o, s:b, s:b, s:i}",
                                  "snippet_dir", cfg->nginx_snippets, "stateless", st->stateless,
                                  "written", o->written, "unchanged", o->unchanged, "blocks",
                                  plan_json(plan), "installed", st->install, "edited", edited,

@@ -727,7 +727,7 @@ enum nacme_err cmd_renew(struct cli_state *st, struct nacme_config *cfg)
         arr = json_array();
         for (i = 0; i < run.n; i++)
             json_array_append_new(arr, item_json_new(&run.items[i]));
-        cli_json_print(arr);
+        cli_json_print(st, arr);
     } else if (st->ctx->loglevel >= NACME_LOG_INFO) {
         for (i = 0; i < run.n; i++)
             item_line(&run, &run.items[i]);
