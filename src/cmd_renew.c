@@ -628,6 +628,8 @@ static json_t *item_json_new(const struct renew_item *it)
         json_object_set_new(o, "domains", d);
     }
     json_object_set_new(o, "version", json_integer(it->lin->version));
+    json_object_set_new(o, "profile",
+                        it->lin->profile ? json_string(it->lin->profile) : json_null());
     json_object_set_new(o, "not_after", json_integer((json_int_t)rn->not_after));
     json_object_set_new(o, "renew_at", json_integer((json_int_t)it->dec.at));
     json_object_set_new(o, "source", json_string(renew_source_name(it->dec.source)));

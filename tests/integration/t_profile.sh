@@ -54,8 +54,10 @@ t_check "its newOrder carried profile=shortlived" \
 t_check "version 2, still recorded" \
     '[ "$(readlink "$S/live/prof.example")" = ../archive/prof.example/2 ] && [ "$(record prof.example)" = shortlived ]'
 : >"$LOG"
-t_ok "renew --profile classic replaces it" proxy_nacme renew --force --no-reload \
+t_ok "renew --profile classic replaces it" proxy_nacme --json renew --force --no-reload \
     --cert-name prof.example --profile classic
+t_check "renew --json says the profile now recorded" \
+    'printf "%s\n" "$T_OUTPUT" | grep "^\[" | jq -e ".[0].result == \"renewed\" and .[0].profile == \"classic\""'
 t_check "newOrder carried profile=classic, and it is recorded" \
     'grep -q "^POST /order-plz 201 fault=n replaces=[^ ]* profile=classic$" "$LOG" &&
      [ "$(record prof.example)" = classic ]'
