@@ -220,7 +220,8 @@ static void test_table(void **state)
         "NAME              KEY     NOT AFTER (UTC)   DAYS RENEWAL (UTC)    SOURCE            "
         "STATUS   DOMAINS\n"
         "a.example         ec256   2030-03-17 17:46    25 2030-02-15 17:46 lifetime          "
-        "FAILING  a.example +1 profile shortlived -- 2 failures, next attempt 2030-02-25 17:46 UTC: the CA said no\n"
+        "FAILING  a.example +1 profile shortlived -- 2 failures, next attempt 2030-02-25 17:46 "
+        "UTC: the CA said no\n"
         "long-name.example -       -                    - -                -                 "
         "ERROR    - -- /s/archive/long-name.example/lineage.json: lineage.json: not a JSON "
         "object\n");
