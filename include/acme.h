@@ -26,6 +26,10 @@ struct acme_directory {
     char *renewal_info;     /* RFC 9773 ARI, or NULL */
     char *terms_of_service; /* meta.termsOfService, or NULL */
     bool eab_required;      /* meta.externalAccountRequired */
+    /* meta.profiles (draft-ietf-acme-profiles): the names of the certificate profiles the CA
+     * offers, nprofiles of them, in the directory's order; none when the CA names none */
+    char **profiles;
+    size_t nprofiles;
 };
 
 /* What every client of one CA in a run shares, whatever thread it runs in (acme.c). */
@@ -134,11 +138,19 @@ struct acme_order {
     char *certificate; /* once valid */
     struct acme_problem *error;
     long retry_after; /* from the last response, -1 if none */
+    char *profile;    /* the order's "profile" (draft-ietf-acme-profiles), or NULL */
 };
-/* newOrder for names; replaces (RFC 9773 §5: the CertID of the certificate this one replaces) may
- * be NULL. */
+/* newOrder for names; replaces (RFC 9773 §5: the CertID of the certificate this one replaces) and
+ * profile (one of c->dir.profiles, see acme_profile_check) may be NULL. */
 enum nacme_err acme_order_new(struct acme_client *c, const char *const *names, size_t nnames,
-                              const char *replaces, struct acme_order **out);
+                              const char *replaces, const char *profile,
+                              struct acme_order **out);
+/* NACME_OK when the CA's directory offers profile; NACME_E_USAGE otherwise, with one line naming
+ * the profiles it offers, or saying it offers none. Asks the CA nothing. */
+enum nacme_err acme_profile_check(struct acme_client *c, const char *profile);
+/* A profile name as the command line or nacme.conf may give it: 1-64 printable ASCII characters
+ * without spaces (no CA offers anything else; the CA's own list is checked once fetched). */
+bool acme_profile_name_valid(const char *profile);
 enum nacme_err acme_order_refresh(struct acme_client *c, struct acme_order *o);
 enum nacme_err acme_order_finalize(struct acme_client *c, struct acme_order *o,
                                    const unsigned char *csr_der, size_t csr_len);

@@ -20,6 +20,7 @@ struct cli_state {
     struct nacme_config cl; /* what the command line set; overlays the file */
     const char *config_path;
     bool json;
+    bool json_printed; /* --json: a document went to stdout (cli_json_print) */
     bool help;
     bool version;
     /* issue */
@@ -30,6 +31,7 @@ struct cli_state {
     bool force;
     bool reuse_key; /* --reuse-key: the lineage's key again, and recorded for renew */
     const char *preferred_chain; /* --preferred-chain ISSUER (argv's string) */
+    const char *profile;         /* --profile NAME (argv's string) */
     bool separate;
     bool reload;
     bool nginx; /* --nginx: one certificate per site of nginx's configuration */
@@ -68,8 +70,9 @@ enum nacme_err cmd_list(struct cli_state *st, struct nacme_config *cfg);
 enum nacme_err cli_metrics_after(struct cli_state *st, const struct nacme_config *cfg,
                                  const char *command, enum nacme_err result);
 
-/* Print o compactly on one stdout line and release it (NULL prints nothing). */
-void cli_json_print(json_t *o);
+/* Print o compactly on one stdout line and release it (NULL prints nothing); notes in st that
+ * the command's JSON document is out. */
+void cli_json_print(struct cli_state *st, json_t *o);
 /* Ask "QUESTION? Type yes to go on:" on the terminal; NACME_OK with --yes or a "yes" answer.
  * Without --yes and without a terminal on stdin: NACME_E_USAGE saying to add --yes; any other
  * answer: NACME_E_INTERRUPTED, nothing done. */

@@ -51,6 +51,8 @@ struct nacme_config {
     long lock_wait;         /* seconds to wait for another nacme's lock (default 60) */
     bool lock_wait_set;     /* lock_wait was configured (0 is a valid setting: do not wait) */
     char *metrics_file;     /* Prometheus textfile written after issue, renew and list, or NULL */
+    char *profile;          /* the CA's certificate profile for new certificates (and lineages
+                             * that record none), or NULL: the CA's default */
 };
 
 /* Read path into cfg (fields the file sets replace what cfg held). A missing file is an error only

@@ -18,6 +18,7 @@ struct issue_request {
     bool force;               /* replace a certificate that is not yet due */
     bool reuse_key;           /* the live version's key instead of a fresh one (recorded) */
     const char *preferred_chain; /* issuer CN of the chain to pick, or NULL (recorded) */
+    const char *profile;      /* the CA's certificate profile to ask for, or NULL (recorded) */
     int timeout_s;            /* overall deadline for validation and issuance */
     const char *replaces;     /* RFC 9773 CertID of the certificate being renewed, or NULL */
     bool dry_run;             /* the whole protocol, then nothing installed */

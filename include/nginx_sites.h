@@ -12,8 +12,9 @@
 #include "nginx_conf.h"
 
 struct nginx_site {
-    char **names;  /* lower case, valid DNS names; names[0] is the first name of the first block,
-                      the others sorted */
+    char **names;  /* lower case, valid DNS names and IP addresses (canonical, IPv6 without
+                      brackets: RFC 8738 identifiers); names[0] is the first name of the first
+                      block that is no IPv6 address (it names the lineage), the others sorted */
     size_t nnames;
     char **files;  /* "path:line" of each of its server blocks, in configuration order */
     size_t nfiles;
@@ -43,7 +44,9 @@ void nginx_sites_free(struct nginx_sites *s);
 const struct nginx_site *nginx_sites_find(const struct nginx_sites *s, const char *name);
 
 /* Why nacme cannot certify this server_name value over http-01, or NULL when it can (then the
- * lower-cased name is what a certificate would hold). Exposed for tests. */
+ * lower-cased name, an IPv6 address without its brackets, is what a certificate would hold): a
+ * DNS name, an IPv4 dotted quad, or an IPv6 address in brackets as RFC 5952 writes it (the CA
+ * sends it so as Host, and nginx compares server_name as text). Exposed for tests. */
 const char *nginx_name_skip_reason(const char *lowered);
 
 #endif

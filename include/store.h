@@ -124,6 +124,7 @@ struct store_lineage {
     int version;     /* N of the version live/NAME points at; 0 before the first install */
     bool reuse_key;  /* renewal keeps the live version's private key ("reuse_key": true) */
     char *preferred_chain; /* --preferred-chain's issuer CN, or NULL (field absent) */
+    char *profile;   /* the CA's certificate profile asked for (--profile), or NULL (absent) */
     struct store_renewal renewal; /* renew's state; all zero when none is recorded */
 };
 

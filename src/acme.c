@@ -23,6 +23,8 @@
 #define ACME_NONCE_POOL 64        /* spare nonces kept for the next requests of any thread */
 #define ACME_HOLD_RETRIES 3       /* how often one request waits out a rate limit */
 #define ACME_HOLD_MAX_S 86400     /* a longer Retry-After is taken as a day */
+#define ACME_MAX_PROFILES 64      /* profile names kept from a directory's meta.profiles */
+#define ACME_PROFILE_MAX 64       /* longest profile name */
 
 struct acme_shared {
     pthread_mutex_t lock;
@@ -137,7 +139,69 @@ static void directory_clear(struct acme_directory *d)
     free(d->key_change);
     free(d->renewal_info);
     free(d->terms_of_service);
+    acme_urls_free(d->profiles, d->nprofiles);
     memset(d, 0, sizeof(*d));
+}
+
+bool acme_profile_name_valid(const char *profile)
+{
+    size_t i, n = strlen(profile);
+
+    if (n == 0 || n > ACME_PROFILE_MAX)
+        return false;
+    for (i = 0; i < n; i++)
+        if (profile[i] <= 0x20 || profile[i] >= 0x7f)
+            return false;
+    return true;
+}
+
+/* meta.profiles is an object of name -> description (draft-ietf-acme-profiles §3); only the names
+ * matter to a client. A name nobody could ask for (see acme_profile_name_valid) is not kept, and
+ * at most ACME_MAX_PROFILES are: the CA controls this input. */
+static enum nacme_err directory_profiles(struct nacme_ctx *ctx, const char *url, json_t *meta,
+                                         struct acme_directory *d)
+{
+    json_t *profiles = json_object_get(meta, "profiles"), *v;
+    const char *name;
+
+    if (profiles == NULL || json_is_null(profiles))
+        return NACME_OK;
+    if (!json_is_object(profiles))
+        return nacme_fail(ctx, NACME_E_PROTO, "%s: meta.profiles is not an object", url);
+    if ((d->profiles = calloc(ACME_MAX_PROFILES, sizeof(*d->profiles))) == NULL)
+        return nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
+    json_object_foreach(profiles, name, v) {
+        if (d->nprofiles == ACME_MAX_PROFILES)
+            break;
+        if (!acme_profile_name_valid(name))
+            continue;
+        if ((d->profiles[d->nprofiles] = nacme_strdup_new(name)) == NULL)
+            return nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
+        d->nprofiles++;
+    }
+    return NACME_OK;
+}
+
+enum nacme_err acme_profile_check(struct acme_client *c, const char *profile)
+{
+    char names[1024] = "";
+    size_t i, off = 0;
+
+    for (i = 0; i < c->dir.nprofiles; i++) {
+        if (strcmp(c->dir.profiles[i], profile) == 0)
+            return NACME_OK;
+        if (off < sizeof(names))
+            off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s", i ? ", " : "",
+                                    c->dir.profiles[i]);
+    }
+    if (c->dir.nprofiles == 0)
+        return nacme_fail(c->ctx, NACME_E_USAGE,
+                          "profile \"%s\": %s offers no certificate profiles (leave out --profile "
+                          "and the profile setting)",
+                          profile, c->directory_url);
+    return nacme_fail(c->ctx, NACME_E_USAGE,
+                      "profile \"%s\": %s does not offer it; it offers %s", profile,
+                      c->directory_url, names);
 }
 
 static enum nacme_err directory_parse(struct nacme_ctx *ctx, const char *url, json_t *obj,
@@ -172,6 +236,7 @@ static enum nacme_err directory_parse(struct nacme_ctx *ctx, const char *url, js
         if (opt_string(meta, "termsOfService", &d->terms_of_service) != 0)
             return nacme_fail(ctx, NACME_E_PROTO, "%s: meta.termsOfService is not a string", url);
         d->eab_required = json_is_true(json_object_get(meta, "externalAccountRequired"));
+        return directory_profiles(ctx, url, meta, d);
     }
     return NACME_OK;
 }
@@ -886,6 +951,7 @@ void acme_order_free(struct acme_order *o)
     free(o->authzs);
     free(o->finalize);
     free(o->certificate);
+    free(o->profile);
     acme_problem_free(o->error);
     free(o);
 }
@@ -925,6 +991,8 @@ static enum nacme_err order_parse(struct nacme_ctx *ctx, const char *url, json_t
     free(o->status);
     free(o->finalize);
     free(o->certificate);
+    free(o->profile);
+    o->profile = NULL;
     acme_problem_free(o->error);
     o->nauthzs = 0;
     o->error = NULL;
@@ -941,6 +1009,8 @@ static enum nacme_err order_parse(struct nacme_ctx *ctx, const char *url, json_t
     }
     if (opt_string(obj, "certificate", &o->certificate) != 0)
         return nacme_fail(ctx, NACME_E_PROTO, "%s: certificate URL is not a string", url);
+    if (opt_string(obj, "profile", &o->profile) != 0)
+        return nacme_fail(ctx, NACME_E_PROTO, "%s: the order's profile is not a string", url);
     o->error = acme_problem_from_json_new(json_object_get(obj, "error"));
     return NACME_OK;
 }
@@ -975,7 +1045,8 @@ out:
 }
 
 enum nacme_err acme_order_new(struct acme_client *c, const char *const *names, size_t nnames,
-                              const char *replaces, struct acme_order **out)
+                              const char *replaces, const char *profile,
+                              struct acme_order **out)
 {
     struct acme_order *o = NULL;
     json_t *ids = NULL, *p = NULL;
@@ -991,7 +1062,8 @@ enum nacme_err acme_order_new(struct acme_client *c, const char *const *names, s
                                                  names_identifier_type(names[i]), "value",
                                                  names[i])) != 0)
             goto out;
-    if ((p = json_pack("{s:O, s:s*}", "identifiers", ids, "replaces", replaces)) == NULL ||
+    if ((p = json_pack("{s:O, s:s*, s:s*}", "identifiers", ids, "replaces", replaces, "profile",
+                       profile)) == NULL ||
         (payload = json_dumps(p, JSON_COMPACT)) == NULL)
         goto out;
     if ((r = order_exchange(c, c->dir.new_order, payload, o, true)) != NACME_OK)

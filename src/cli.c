@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <time.h>
 
+#include "acme.h"
 #include "cli_cmd.h"
 #include "config.h"
 #include "nacme.h"
@@ -48,6 +49,7 @@ enum cli_opt_id {
     OPT_FORCE,
     OPT_REUSE_KEY,
     OPT_PREFERRED_CHAIN,
+    OPT_PROFILE,
     OPT_TIMEOUT,
     OPT_SEPARATE,
     OPT_PARALLEL,
@@ -130,6 +132,8 @@ static const struct cli_option cli_options[] = {
      "keep the lineage's private key for the new certificate (recorded: renew repeats it)"},
     {"preferred-chain", OPT_PREFERRED_CHAIN, required_argument, "ISSUER", CMD_ISSUE | CMD_RENEW,
      "of the CA's chains, the one whose topmost certificate's issuer CN is ISSUER (recorded)"},
+    {"profile", OPT_PROFILE, required_argument, "NAME", CMD_ISSUE | CMD_RENEW,
+     "ask the CA for its certificate profile NAME, one its directory offers (recorded)"},
     {"timeout", OPT_TIMEOUT, required_argument, "SECONDS", CMD_ISSUE | CMD_RENEW,
      "give up waiting for validation and issuance after this long (default 300)"},
     {"reload", OPT_RELOAD, no_argument, NULL, CMD_ISSUE | CMD_NGINX_SETUP | CMD_ACCOUNT_ROLLOVER,
@@ -356,6 +360,16 @@ static enum nacme_err set_preferred_chain(struct cli_state *st, const char *v)
     return NACME_OK;
 }
 
+static enum nacme_err set_profile(struct cli_state *st, const char *v)
+{
+    if (!acme_profile_name_valid(v))
+        return nacme_fail(st->ctx, NACME_E_USAGE,
+                          "--profile: give the name of a profile the CA offers (1-64 printable "
+                          "characters without spaces)");
+    st->profile = v;
+    return NACME_OK;
+}
+
 static enum nacme_err add_domain(struct cli_state *st, const char *v)
 {
     char **d = realloc(st->domains, (st->ndomains + 1) * sizeof(*d));
@@ -433,6 +447,7 @@ static enum nacme_err apply_option(struct cli_state *st, int id, const char *v)
     case OPT_FORCE: st->force = true; return NACME_OK;
     case OPT_REUSE_KEY: st->reuse_key = true; return NACME_OK;
     case OPT_PREFERRED_CHAIN: return set_preferred_chain(st, v);
+    case OPT_PROFILE: return set_profile(st, v);
     case OPT_TIMEOUT: return parse_int(st, "timeout", v, 1, 86400, &st->timeout_s);
     case OPT_SEPARATE: st->separate = true; return NACME_OK;
     case OPT_PARALLEL: return parse_int(st, "parallel", v, 1, 100, &st->parallel);
@@ -575,15 +590,28 @@ static enum nacme_err merge_config(struct cli_state *st, struct nacme_config *cf
 
 /* ---- shared by the commands ------------------------------------------------------------ */
 
-void cli_json_print(json_t *o)
+void cli_json_print(struct cli_state *st, json_t *o)
 {
     char *text;
 
     if (o != NULL && (text = json_dumps(o, JSON_COMPACT)) != NULL) {
         puts(text);
         free(text);
+        st->json_printed = true;
     }
     json_decref(o);
+}
+
+/* --json: a command that failed before it had a result to print still prints one JSON document,
+ * so that `nacme --json ... | jq` always reads one; the error line goes to stderr as ever. */
+static void json_failure_print(struct cli_state *st, const struct cli_command *cmd,
+                               enum nacme_err r)
+{
+    const char *msg = st->ctx->errmsg[0] ? st->ctx->errmsg : nacme_strerror(r);
+
+    cli_json_print(st, json_pack("{s:s?, s:s, s:s, s:i}", "command", cmd ? cmd->name : NULL,
+                                 "result", "failed", "error", msg, "exit_status",
+                                 nacme_exit_status(r)));
 }
 
 enum nacme_err cli_confirm(struct cli_state *st, const char *question)
@@ -686,7 +714,10 @@ int cli_main(int argc, char **argv)
         }
     }
     if (st.version) {
-        printf("nacme %s\n", NACME_VERSION);
+        if (st.json)
+            cli_json_print(&st, json_pack("{s:s}", "version", NACME_VERSION));
+        else
+            printf("nacme %s\n", NACME_VERSION);
         goto out;
     }
     if (st.help || cmd == NULL) {
@@ -701,6 +732,8 @@ int cli_main(int argc, char **argv)
     if (cfg.metrics_file != NULL && (cmd->bit & (CMD_ISSUE | CMD_RENEW | CMD_LIST)))
         r = cli_metrics_after(&st, &cfg, cmd->bit == CMD_LIST ? "list" : cmd->name, r);
 out:
+    if (r != NACME_OK && st.json && !st.json_printed && !st.help)
+        json_failure_print(&st, cmd, r);
     if (r != NACME_OK)
         fprintf(stderr, "nacme: %s\n", ctx.errmsg[0] ? ctx.errmsg : nacme_strerror(r));
     cli_state_clear(&st);

@@ -76,7 +76,7 @@ static enum nacme_err account_report(struct cli_state *st, const struct account_
         return r;
     key_type = key_type_of(st->ctx, s->key, &kt) == NACME_OK ? keytype_name(kt) : "other";
     if (st->json)
-        cli_json_print(account_json_new(s, a, thumbprint, key_type));
+        cli_json_print(st, account_json_new(s, a, thumbprint, key_type));
     else if (st->ctx->loglevel >= NACME_LOG_INFO)
         account_print(s, a, thumbprint, key_type);
     free(thumbprint);
@@ -194,7 +194,7 @@ enum nacme_err cmd_account_rollover(struct cli_state *st, struct nacme_config *c
     else if (res.snippet_rewritten && (r = rollover_reload(st, cfg, &reloaded)) != NACME_OK)
         goto out;
     if (st->json)
-        cli_json_print(json_pack("{s:s, s:s, s:s, s:s, s:s?, s:b, s:b}", "directory",
+        cli_json_print(st, json_pack("{s:s, s:s, s:s, s:s, s:s?, s:b, s:b}", "directory",
                                  s->directory_url, "url", s->url, "thumbprint", new_tp,
                                  "old_thumbprint", old_tp, "snippet_rewritten",
                                  res.snippet_rewritten ? snippet : NULL, "nginx_reloaded",

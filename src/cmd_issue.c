@@ -32,15 +32,16 @@ static json_t *issue_json_new(const struct issue_request *req, const struct nacm
     for (i = 0; i < req->nnames; i++)
         json_array_append_new(names, json_string(req->names[i]));
     if (res->outcome == ISSUE_FAILED)
-        return json_pack("{s:s, s:s, s:o, s:s, s:s?, s:i}", "name", name, "result", "failed",
-                         "domains", names, "error", res->errmsg, "problem",
-                         res->problem_type[0] ? res->problem_type : NULL, "requests",
-                         (int)res->requests);
+        return json_pack("{s:s, s:s, s:o, s:s, s:s?, s:s?, s:i}", "name", name, "result",
+                         "failed", "domains", names, "error", res->errmsg, "problem",
+                         res->problem_type[0] ? res->problem_type : NULL, "profile",
+                         req->profile, "requests", (int)res->requests);
     live = nacme_printf_new("%s/live/%s", cfg->state_dir, name);
-    o = json_pack("{s:s, s:s, s:o, s:s?, s:i, s:I, s:I, s:i}", "name", name, "result",
+    o = json_pack("{s:s, s:s, s:o, s:s?, s:i, s:I, s:I, s:s?, s:i}", "name", name, "result",
                   outcome_name(res->outcome), "domains", names, "live", live, "version",
                   res->version, "not_after", (json_int_t)res->not_after, "renew_after",
-                  (json_int_t)res->renew_at, "requests", (int)res->requests);
+                  (json_int_t)res->renew_at, "profile", req->profile, "requests",
+                  (int)res->requests);
     free(live);
     return o;
 }
@@ -96,7 +97,7 @@ static void batch_report(struct cli_state *st, const struct nacme_config *cfg,
         arr = json_array();
         for (i = 0; i < n; i++)
             json_array_append_new(arr, issue_json_new(&reqs[i], cfg, &res[i]));
-        cli_json_print(arr);
+        cli_json_print(st, arr);
     } else if (st->ctx->loglevel >= NACME_LOG_INFO && run_failures == 0) {
         /* (a run that could not start has one cause, printed once as the error line) */
         printf("%-40s %-10s %s\n", "NAME", "RESULT", "DETAIL");
@@ -172,6 +173,7 @@ static enum nacme_err run_nginx_batch(struct cli_state *st, struct nacme_config 
             .force = st->force,
             .reuse_key = st->reuse_key,
             .preferred_chain = st->preferred_chain,
+            .profile = st->profile ? st->profile : cfg->profile,
             .timeout_s = st->timeout_s ? st->timeout_s : 300,
         };
     nacme_verbose(st->ctx, "%s: %zu sites", cfg->nginx_conf, sites->nsites);
@@ -201,6 +203,7 @@ static enum nacme_err run_issue_batch(struct cli_state *st, struct nacme_config 
             .force = st->force,
             .reuse_key = st->reuse_key,
             .preferred_chain = st->preferred_chain,
+            .profile = st->profile ? st->profile : cfg->profile,
             .timeout_s = st->timeout_s ? st->timeout_s : 300,
         };
     r = run_batch(st, cfg, reqs, n);
@@ -244,6 +247,7 @@ static enum nacme_err issue_locked(struct cli_state *st, struct nacme_config *cf
                                 .force = st->force,
                                 .reuse_key = st->reuse_key,
                                 .preferred_chain = st->preferred_chain,
+                                .profile = st->profile ? st->profile : cfg->profile,
                                 .key_type = kt};
     struct deploy_opts dopt;
     struct issue_batch_opts opt = {.parallel = 1};
@@ -263,8 +267,17 @@ static enum nacme_err issue_locked(struct cli_state *st, struct nacme_config *cf
         cli_deploy_opts(cfg, &dopt);
         opt.deploy = &dopt;
     }
-    if ((r = issue_batch_run(st->ctx, cfg, &req, 1, &opt, &res)) != NACME_OK)
+    if ((r = issue_batch_run(st->ctx, cfg, &req, 1, &opt, &res)) != NACME_OK) {
+        /* --json: the failure as data on stdout too; the error line still goes to stderr. A
+         * certificate issued but not made live (--reload: nginx refused it) failed as well. */
+        if (st->json && res.outcome != ISSUE_FAILED) {
+            res.outcome = ISSUE_FAILED;
+            snprintf(res.errmsg, sizeof(res.errmsg), "%s", st->ctx->errmsg);
+        }
+        if (st->json)
+            cli_json_print(st, issue_json_new(&req, cfg, &res));
         return r;
+    }
     if (res.outcome == ISSUE_ISSUED) {
         gmtime_r(&res.not_after, &tm);
         strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", &tm);
@@ -272,6 +285,6 @@ static enum nacme_err issue_locked(struct cli_state *st, struct nacme_config *cf
                    date, cfg->state_dir, st->cert_name ? st->cert_name : req.names[0]);
     }
     if (st->json)
-        cli_json_print(issue_json_new(&req, cfg, &res));
+        cli_json_print(st, issue_json_new(&req, cfg, &res));
     return NACME_OK;
 }

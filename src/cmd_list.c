@@ -88,7 +88,7 @@ enum nacme_err cmd_list(struct cli_state *st, struct nacme_config *cfg)
                 goto out;
             }
         }
-        cli_json_print(arr);
+        cli_json_print(st, arr);
     } else if (l->n == 0) {
         if (st->ctx->loglevel >= NACME_LOG_INFO)
             printf("no certificates under %s/live\n", cfg->state_dir);

@@ -15,6 +15,7 @@
 #include "nginx_conf.h"
 #include "nginx_ctl.h"
 #include "nginx_install.h"
+#include "names.h"
 #include "nginx_sites.h"
 #include "nginx_snippets.h"
 #include "preflight.h"
@@ -145,6 +146,20 @@ static json_t *strv_json(char *const *v, size_t n)
     return a;
 }
 
+/* The ACME identifier type of each name: "dns", or "ip" for an address (RFC 8738). */
+static json_t *types_json(char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    size_t i;
+
+    for (i = 0; a != NULL && i < n; i++)
+        if (json_array_append_new(a, json_string(names_identifier_type(v[i]))) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
 /* One array: an object per site, then one per skipped name. Each element is built and printed by
  * jansson on its own, so that ten thousand sites never hold ten thousand JSON objects in memory;
  * the output is what json_dumps(array, JSON_COMPACT) would print. One object of each shape is
@@ -163,6 +178,7 @@ static enum nacme_err list_json(struct cli_state *st, const struct nginx_sites *
             const struct nginx_site *site = &s->sites[i];
             o = site_o;
             bad = json_object_set_new(o, "names", strv_json(site->names, site->nnames)) |
+                  json_object_set_new(o, "types", types_json(site->names, site->nnames)) |
                   json_object_set_new(o, "files", strv_json(site->files, site->nfiles)) |
                   json_object_set_new(o, "listen", strv_json(site->listen, site->nlisten));
         } else {
@@ -183,6 +199,7 @@ static enum nacme_err list_json(struct cli_state *st, const struct nginx_sites *
             json_dumpf(o, stdout, JSON_COMPACT);
     }
     fputs("]\n", stdout);
+    st->json_printed = true;
     if (site_o == NULL || skip_o == NULL || bad)
         r = nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
     json_decref(site_o);
@@ -485,7 +502,7 @@ static enum nacme_err setup_includes(struct cli_state *st, const struct nacme_co
         st->ctx->err = NACME_OK;
         st->ctx->errmsg[0] = '\0';
         if (st->json)
-            cli_json_print(json_pack("{s:s, s:b, s:O, s:O}", "snippet_dir", cfg->nginx_snippets,
+            cli_json_print(st, json_pack("{s:s, s:b, s:O, s:O}", "snippet_dir", cfg->nginx_snippets,
                                      "stateless", st->stateless, "written", o->written,
                                      "unchanged", o->unchanged));
         else if (st->ctx->loglevel >= NACME_LOG_INFO) {
@@ -542,7 +559,7 @@ static enum nacme_err setup_includes(struct cli_state *st, const struct nacme_co
         nacme_info(st->ctx, "nothing to change: every server block has its include lines");
     }
     if (st->json) {
-        cli_json_print(json_pack("{s:s, s:b, s:O, s:O, s:o, s:b, s:o, s:b, s:b, s:i}",
+        cli_json_print(st, json_pack("{s:s, s:b, s:O, s:O, s:o, s:b, s:o, s:b, s:b, s:i}",
                                  "snippet_dir", cfg->nginx_snippets, "stateless", st->stateless,
                                  "written", o->written, "unchanged", o->unchanged, "blocks",
                                  plan_json(plan), "installed", st->install, "edited", edited,

@@ -472,6 +472,10 @@ static void renew_group(struct renew_run *run, size_t first, bool *in_group,
             .reuse_key = it->lin->reuse_key || run->st->reuse_key,
             .preferred_chain = run->st->preferred_chain ? run->st->preferred_chain
                                                         : it->lin->preferred_chain,
+            /* the command line, else what the lineage asked for, else the configuration's */
+            .profile = run->st->profile   ? run->st->profile
+                       : it->lin->profile ? it->lin->profile
+                                          : run->cfg->profile,
             .force = true, /* due by this run's rule, which issue's own check does not know */
             .timeout_s = run->st->timeout_s ? run->st->timeout_s : 300,
             .replaces = it->lin->renewal.certid,
@@ -626,6 +630,8 @@ static json_t *item_json_new(const struct renew_item *it)
         json_object_set_new(o, "domains", d);
     }
     json_object_set_new(o, "version", json_integer(it->lin->version));
+    json_object_set_new(o, "profile",
+                        it->lin->profile ? json_string(it->lin->profile) : json_null());
     json_object_set_new(o, "not_after", json_integer((json_int_t)rn->not_after));
     json_object_set_new(o, "renew_at", json_integer((json_int_t)it->dec.at));
     json_object_set_new(o, "source", json_string(renew_source_name(it->dec.source)));
@@ -725,7 +731,7 @@ enum nacme_err cmd_renew(struct cli_state *st, struct nacme_config *cfg)
         arr = json_array();
         for (i = 0; i < run.n; i++)
             json_array_append_new(arr, item_json_new(&run.items[i]));
-        cli_json_print(arr);
+        cli_json_print(st, arr);
     } else if (st->ctx->loglevel >= NACME_LOG_INFO) {
         for (i = 0; i < run.n; i++)
             item_line(&run, &run.items[i]);

@@ -208,7 +208,7 @@ enum nacme_err cmd_revoke(struct cli_state *st, struct nacme_config *cfg)
     if (st->delete_lineage && (r = revoke_delete(st, cfg, store)) != NACME_OK)
         goto out;
     if (st->json)
-        cli_json_print(json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:b}", "name", st->cert_name,
+        cli_json_print(st, json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:b}", "name", st->cert_name,
                                  "serial", cert.serial, "result",
                                  already ? "already-revoked" : "revoked", "directory", server,
                                  "reason", reason >= 0 ? acme_revocation_reason_name(reason) : NULL,

@@ -8,6 +8,7 @@
 
 #include <confuse.h>
 
+#include "acme.h"
 #include "keys.h"
 
 /* libconfuse's error callback gets only the cfg_t; this hidden option (a name no configuration
@@ -113,6 +114,18 @@ static int validate_lock_wait(cfg_t *cfg, cfg_opt_t *opt)
     return 0;
 }
 
+static int validate_profile(cfg_t *cfg, cfg_opt_t *opt)
+{
+    const char *v = cfg_opt_getnstr(opt, 0);
+
+    if (v != NULL && !acme_profile_name_valid(v)) {
+        cfg_error(cfg, "profile \"%s\" is not a profile name (1-64 printable characters without "
+                  "spaces)", v);
+        return -1;
+    }
+    return 0;
+}
+
 /* Replace *dst with the file's value when the file set one. */
 static int take_string(cfg_t *cfg, const char *key, char **dst)
 {
@@ -158,6 +171,7 @@ enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_ex
         CFG_INT("http_timeout", 0, CFGF_NODEFAULT),
         CFG_BOOL("landlock", cfg_true, CFGF_NONE),
         CFG_STR("metrics_file", NULL, CFGF_NODEFAULT),
+        CFG_STR("profile", NULL, CFGF_NODEFAULT),
         __CFG_PTR(CTX_OPT, 0, CFGF_NODEFAULT, (void **)(void *)ctx, reject_value, 0),
         CFG_END(),
     };
@@ -166,13 +180,13 @@ enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_ex
                                           "nginx_snippet_dir", "nginx_test", "nginx_reload",
                                           "nginx_pid_file", "nginx_error_log", "pre_hook",
                                           "post_hook", "deploy_hook", "nginx_conf",
-                                          "metrics_file"};
+                                          "metrics_file", "profile"};
     char **dsts[] = {&cfg->server,  &cfg->ca_bundle, &cfg->state_dir,    &cfg->webroot,
                      &cfg->email,   &cfg->key_type,  &cfg->eab_kid,      &cfg->eab_hmac_key,
                      &cfg->nginx_snippets, &cfg->nginx_test_cmd, &cfg->nginx_reload_cmd,
                      &cfg->nginx_pid_file, &cfg->nginx_error_log, &cfg->pre_hook,
                      &cfg->post_hook, &cfg->deploy_hook, &cfg->nginx_conf,
-                     &cfg->metrics_file};
+                     &cfg->metrics_file, &cfg->profile};
     enum nacme_err r = NACME_OK;
     cfg_t *c = NULL;
     size_t i;
@@ -189,6 +203,7 @@ enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_ex
     cfg_set_validate_func(c, "renew_before_days", validate_renew_before_days);
     cfg_set_validate_func(c, "lock_wait", validate_lock_wait);
     cfg_set_validate_func(c, "http_timeout", validate_http_timeout);
+    cfg_set_validate_func(c, "profile", validate_profile);
     ctx->err = NACME_OK;
     rc = cfg_parse(c, path);
     if (rc == CFG_FILE_ERROR) {
@@ -276,6 +291,7 @@ void config_clear(struct nacme_config *cfg)
     free(cfg->post_hook);
     free(cfg->deploy_hook);
     free(cfg->metrics_file);
+    free(cfg->profile);
     nacme_secret_free(cfg->eab_hmac_key, cfg->eab_hmac_key ? strlen(cfg->eab_hmac_key) : 0);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -83,6 +83,7 @@ struct issue_job {
     struct challenge_webroot *webroot;
     struct acme_order *order;
     struct timespec deadline;
+    char order_profile[80]; /* the order's profile as shown in a warning */
 };
 
 /* ---- waiting ---------------------------------------------------------------------------- */
@@ -579,6 +580,7 @@ static void lineage_record(struct store_lineage *lin, const struct issue_request
     lin->version = version;
     lin->reuse_key = req->reuse_key;
     lin->preferred_chain = (char *)req->preferred_chain;
+    lin->profile = (char *)req->profile;
 }
 
 /* The serial of the certificate live now, or NULL (none, or unreadable: then nothing to watch). */
@@ -667,6 +669,20 @@ out:
 
 /* ---- one order ------------------------------------------------------------------------- */
 
+/* The CA names the profile it applies in the order (draft-ietf-acme-profiles §4); another one
+ * than asked for is worth a warning, not a failure: the certificate is still for our names. */
+static void order_profile_check(struct issue_job *j)
+{
+    const char *got = j->order->profile;
+
+    if (j->req->profile == NULL || got == NULL || strcmp(got, j->req->profile) == 0)
+        return;
+    nacme_sanitize(j->order_profile, sizeof(j->order_profile), got, 64);
+    nacme_log(j->ctx, NACME_LOG_ERROR,
+              "%s: warning: asked %s for profile \"%s\", the order says profile \"%s\"", j->name,
+              j->acme->directory_url, j->req->profile, j->order_profile);
+}
+
 /* RFC 9773 §5: a CA may refuse `replaces` (already replaced, not ours to replace, or an error of
  * its own); the renewal must not fail for that, so the order is placed once more without it. */
 static enum nacme_err order_new(struct issue_job *j)
@@ -674,17 +690,23 @@ static enum nacme_err order_new(struct issue_job *j)
     const struct acme_problem *p;
     enum nacme_err r;
 
-    r = acme_order_new(j->acme, j->req->names, j->req->nnames, j->req->replaces, &j->order);
+    r = acme_order_new(j->acme, j->req->names, j->req->nnames, j->req->replaces, j->req->profile,
+                       &j->order);
     if (r != NACME_E_ACME || j->req->replaces == NULL || (p = j->acme->problem) == NULL)
-        return r;
+        goto out;
     if (!(acme_problem_is(p, "alreadyReplaced") || acme_problem_is(p, "conflict") ||
           p->status == 409 || (p->status == 403 && acme_problem_is(p, "unauthorized")) ||
           p->status >= 500))
-        return r;
+        goto out;
     nacme_info(j->ctx, "%s: the CA refused \"replaces\" (%s); ordering without it", j->name,
                j->ctx->errmsg);
     j->ctx->err = NACME_OK;
-    return acme_order_new(j->acme, j->req->names, j->req->nnames, NULL, &j->order);
+    r = acme_order_new(j->acme, j->req->names, j->req->nnames, NULL, j->req->profile,
+                       &j->order);
+out:
+    if (r == NACME_OK)
+        order_profile_check(j);
+    return r;
 }
 
 static void run_stop(struct issue_run *run, const char *why)
@@ -739,9 +761,12 @@ static enum nacme_err job_steps(struct issue_job *j)
         j->res->run_failure = true;
         goto out;
     }
-    if (j->req->reuse_key && (r = reuse_key_load(j)) != NACME_OK)
-        goto out;
     if ((r = acme_client_clone_new(j->run->acme, j->ctx, &j->acme)) != NACME_OK)
+        goto out;
+    /* An unknown profile is refused with the CA's list before any order is placed. */
+    if (j->req->profile != NULL && (r = acme_profile_check(j->acme, j->req->profile)) != NACME_OK)
+        goto out;
+    if (j->req->reuse_key && (r = reuse_key_load(j)) != NACME_OK)
         goto out;
     clock_gettime(CLOCK_MONOTONIC, &j->deadline);
     j->deadline.tv_sec += j->req->timeout_s;
@@ -966,7 +991,8 @@ static struct store_lineage *lineage_copy_new(const struct store_lineage *src)
         (lin->challenge = nacme_strdup_new(src->challenge)) == NULL ||
         (lin->webroot = nacme_strdup_new(src->webroot)) == NULL ||
         (src->preferred_chain != NULL &&
-         (lin->preferred_chain = nacme_strdup_new(src->preferred_chain)) == NULL))
+         (lin->preferred_chain = nacme_strdup_new(src->preferred_chain)) == NULL) ||
+        (src->profile != NULL && (lin->profile = nacme_strdup_new(src->profile)) == NULL))
         goto fail;
     return lin;
 fail:

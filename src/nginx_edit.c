@@ -297,8 +297,12 @@ enum nacme_err nginx_edit_https_server(struct nacme_ctx *ctx, const char *text, 
     bad |= nacme_buf_append(&b, ind, strlen(ind));
     bad |= nacme_buf_append(&b, "server_name", 11);
     for (i = 0; i < nnames; i++) {
-        bad |= nacme_buf_append(&b, " ", 1);
+        /* an IPv6 address as the CA sends it in Host, the way nginx compares it */
+        bool v6 = strchr(names[i], ':') != NULL;
+        bad |= nacme_buf_append(&b, v6 ? " [" : " ", v6 ? 2 : 1);
         bad |= nacme_buf_append(&b, names[i], strlen(names[i]));
+        if (v6)
+            bad |= nacme_buf_append(&b, "]", 1);
     }
     bad |= nacme_buf_append(&b, ";", 1);
     bad |= nacme_buf_append(&b, eol, strlen(eol));

@@ -1,7 +1,6 @@
 /* nginx_sites.c - the server blocks of an nginx configuration, grouped into sites by name. */
 #include "nginx_sites.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -28,9 +27,34 @@ struct builder {
     size_t capskipped;
 };
 
+/* An address in server_name is an RFC 8738 "ip" identifier: the CA connects to it on port 80 and
+ * sends it as Host (IPv6 in brackets), which nginx compares with server_name as text. So IPv4 must
+ * be written as a dotted quad and IPv6 in brackets in RFC 5952 form, as the CA will send it. */
+static const char *ip_skip_reason(const char *n, size_t len)
+{
+    char canon[64], v6[64];
+    enum ip_parse k;
+
+    if (len > 2 && n[0] == '[' && n[len - 1] == ']' && len - 2 < sizeof(v6)) {
+        memcpy(v6, n + 1, len - 2);
+        v6[len - 2] = '\0';
+        k = ip_addr_canonical(v6, canon, sizeof(canon));
+        if (k == IP_MAPPED)
+            return "IPv4-mapped IPv6 address (write the IPv4 address)";
+        if (k == IP_V6 && strcmp(canon, v6) != 0)
+            return "IPv6 address not in RFC 5952 form (the CA's Host header would not match)";
+        return k == IP_V6 ? NULL : "not a valid host name";
+    }
+    k = ip_addr_canonical(n, canon, sizeof(canon));
+    if (k == IP_MAPPED || k == IP_V6)
+        return "IPv6 address without brackets (no Host header matches it)";
+    if (k == IP_V4 && strcmp(canon, n) != 0)
+        return "IPv4 address not written as a plain dotted quad";
+    return k == IP_V4 ? NULL : "not a valid host name";
+}
+
 const char *nginx_name_skip_reason(const char *n)
 {
-    unsigned char addr[16];
     size_t len = strlen(n);
 
     if (len == 0)
@@ -46,20 +70,9 @@ const char *nginx_name_skip_reason(const char *n)
     if (strcmp(n, "localhost") == 0 ||
         (len > 10 && strcmp(n + len - 10, ".localhost") == 0))
         return "localhost";
-    if (inet_pton(AF_INET, n, addr) == 1 || inet_pton(AF_INET6, n, addr) == 1)
-        return "IP address";
-    if (len > 2 && n[0] == '[' && n[len - 1] == ']') {
-        char v6[64];
-        if (len - 2 < sizeof(v6)) {
-            memcpy(v6, n + 1, len - 2);
-            v6[len - 2] = '\0';
-            if (inet_pton(AF_INET6, v6, addr) == 1)
-                return "IP address";
-        }
-    }
-    if (!dns_name_valid(n))
-        return "not a valid host name";
-    return NULL;
+    if (dns_name_valid(n))
+        return NULL;
+    return ip_skip_reason(n, len);
 }
 
 static char *where_new(const struct nginx_conf *conf, const struct nginx_dir *d)
@@ -143,9 +156,15 @@ static enum nacme_err add_name(struct builder *b, struct block *blk, const char 
             goto out;
         name = low + 1;
     }
-    if ((reason = nginx_name_skip_reason(name)) != NULL)
+    if ((reason = nginx_name_skip_reason(name)) != NULL) {
         r = skip(b, name, strlen(name), reason, at);
-    else if (!has_str(blk->names, blk->nnames, name))
+        goto out;
+    }
+    if (name[0] == '[') { /* "[::1]": the identifier is the address */
+        name++;
+        name[strlen(name) - 1] = '\0';
+    }
+    if (!has_str(blk->names, blk->nnames, name))
         r = push_str(b, &blk->names, &blk->nnames, nacme_strdup_new(name));
 out:
     free(low);
@@ -297,15 +316,63 @@ static enum nacme_err merge_into(struct builder *b, struct nginx_site *s, struct
     return push_str(b, &s->files, &s->nfiles, where_new(b->conf, blk->d));
 }
 
+static void strv_free(char **v, size_t n);
+
+/* A site is named after names[0] (its lineage, live/NAME): an IPv6 address is no file name, so a
+ * site whose first name is one is named after its first other name instead; a site with nothing
+ * but IPv6 addresses has no name of its own and is skipped, its addresses with it (nacme issue
+ * -d ADDR --cert-name NAME certifies them). root_of[i] is site i's first block. */
+static enum nacme_err name_sites(struct builder *b, const size_t *root_of)
+{
+    struct nginx_sites *o = b->out;
+    size_t i, k, kept = 0;
+    enum nacme_err r;
+    char *t;
+
+    for (i = 0; i < o->nsites; i++) {
+        struct nginx_site *site = &o->sites[i];
+        for (k = 0; k < site->nnames && strchr(site->names[k], ':') != NULL; k++)
+            ;
+        if (k < site->nnames) {
+            t = site->names[0];
+            site->names[0] = site->names[k];
+            site->names[k] = t;
+            o->sites[kept++] = *site;
+            continue;
+        }
+        for (k = 0; k < site->nnames; k++) {
+            char *shown = nacme_printf_new("[%s]", site->names[k]);
+            r = shown ? skip(b, shown, strlen(shown),
+                             "IPv6 addresses only: no name for the certificate (nacme issue -d "
+                             "ADDR --cert-name NAME)",
+                             b->blocks[root_of[i]].d)
+                      : nacme_fail(b->ctx, NACME_E_NOMEM, "out of memory");
+            free(shown);
+            if (r != NACME_OK) { /* keep every site not freed yet, once */
+                while (i < o->nsites)
+                    o->sites[kept++] = o->sites[i++];
+                o->nsites = kept;
+                return r;
+            }
+        }
+        strv_free(site->names, site->nnames);
+        strv_free(site->files, site->nfiles);
+        strv_free(site->listen, site->nlisten);
+    }
+    o->nsites = kept;
+    return NACME_OK;
+}
+
 static enum nacme_err build_sites(struct builder *b)
 {
     struct nginx_sites *o = b->out;
-    size_t *site_of = NULL, i, root;
+    size_t *site_of = NULL, *root_of = NULL, i, root;
     enum nacme_err r = NACME_OK;
 
     if (b->nblocks == 0)
         return NACME_OK;
     if ((site_of = malloc(b->nblocks * sizeof(*site_of))) == NULL ||
+        (root_of = malloc(b->nblocks * sizeof(*root_of))) == NULL ||
         (o->sites = calloc(b->nblocks, sizeof(*o->sites))) == NULL) {
         r = nacme_fail(b->ctx, NACME_E_NOMEM, "out of memory");
         goto out;
@@ -320,11 +387,17 @@ static enum nacme_err build_sites(struct builder *b)
         if ((r = merge_into(b, &o->sites[site_of[root]], blk)) != NACME_OK)
             goto out;
     }
+    for (i = 0; i < b->nblocks; i++)
+        if (b->blocks[i].nnames > 0 && find_root(b->blocks, i) == i)
+            root_of[site_of[i]] = i;
+    if ((r = name_sites(b, root_of)) != NACME_OK)
+        goto out;
     for (i = 0; i < o->nsites; i++)
         if (o->sites[i].nnames > 2)
             qsort(o->sites[i].names + 1, o->sites[i].nnames - 1, sizeof(char *), str_cmp);
 out:
     free(site_of);
+    free(root_of);
     return r;
 }
 

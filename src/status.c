@@ -246,7 +246,7 @@ json_t *status_json_new(const struct status_entry *e, time_t now)
     static const char *const null_keys[] = {"key_type",  "server",      "webroot", "version",
                                             "days_left", "next_renewal_source", "ari_window",
                                             "ari_explanation", "failures", "last_error",
-                                            "retry_after", "certid"};
+                                            "retry_after", "certid", "profile"};
     const struct store_renewal *rn = e->lin ? &e->lin->renewal : NULL;
     json_t *o = json_object(), *d = NULL, *w = NULL;
     int bad = 0;
@@ -280,6 +280,7 @@ json_t *status_json_new(const struct status_entry *e, time_t now)
     bad |= json_object_set_new(o, "server", json_string(e->lin->server));
     bad |= json_object_set_new(o, "webroot", json_string(e->lin->webroot));
     bad |= json_object_set_new(o, "version", json_integer(e->lin->version));
+    bad |= json_object_set_new(o, "profile", string_or_null(e->lin->profile));
     bad |= json_object_set_new(o, "certid", string_or_null(rn->certid));
     bad |= set_time(o, "not_before", rn->not_before);
     bad |= set_time(o, "not_after", rn->not_after);
@@ -364,6 +365,8 @@ void status_table_print(FILE *f, const struct status_list *l, time_t now)
         fprintf(f, "%-*s %-7s %-16s %5ld %-16s %-17s %-8s %s", w, e->name, e->lin->key_type,
                 until, status_days_left(rn->not_after, now), next,
                 renew_source_name(e->dec.source), state, domains);
+        if (e->lin->profile != NULL)
+            fprintf(f, " profile %s", e->lin->profile);
         if (rn->failures > 0) {
             fmt_time(rn->next_attempt, attempt, sizeof(attempt));
             fprintf(f, " -- %d failure%s, next attempt %s UTC: %s", rn->failures,

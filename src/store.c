@@ -664,6 +664,7 @@ void store_lineage_free(struct store_lineage *lin)
         free(lin->domains[i]);
     free(lin->domains);
     free(lin->preferred_chain);
+    free(lin->profile);
     store_renewal_clear(&lin->renewal);
     free(lin);
 }
@@ -850,11 +851,26 @@ static json_t *renewal_encode_new(const struct store_renewal *rn_const)
     return o;
 }
 
+/* An optional string field: absent leaves *out NULL; present, it must be a string. */
+static enum nacme_err optional_string(struct nacme_ctx *ctx, json_t *root, const char *field,
+                                      char **out, const char *what)
+{
+    json_t *v = json_object_get(root, field);
+
+    if (v == NULL)
+        return NACME_OK;
+    if (!json_is_string(v))
+        return nacme_fail(ctx, NACME_E_INVALID, "%s: field %s is not a string", what, field);
+    if ((*out = nacme_strdup_new(json_string_value(v))) == NULL)
+        return oom(ctx);
+    return NACME_OK;
+}
+
 /* The fields of lineage.json into lin; every type checked, the name against the directory's. */
 static enum nacme_err lineage_decode(struct nacme_ctx *ctx, json_t *root, const char *name,
                                      struct store_lineage *lin, const char *what)
 {
-    json_t *domains = NULL, *reuse = NULL, *pref = NULL;
+    json_t *domains = NULL, *reuse = NULL;
     json_int_t version = 0;
     const char *s = NULL;
     size_t i;
@@ -909,16 +925,10 @@ static enum nacme_err lineage_decode(struct nacme_ctx *ctx, json_t *root, const 
         goto out;
     }
     lin->reuse_key = json_is_true(reuse);
-    if ((pref = json_object_get(root, "preferred_chain")) != NULL) {
-        if (!json_is_string(pref)) {
-            r = nacme_fail(ctx, NACME_E_INVALID, "%s: field preferred_chain is not a string", what);
-            goto out;
-        }
-        if ((lin->preferred_chain = nacme_strdup_new(json_string_value(pref))) == NULL) {
-            r = oom(ctx);
-            goto out;
-        }
-    }
+    if ((r = optional_string(ctx, root, "preferred_chain", &lin->preferred_chain, what)) !=
+            NACME_OK ||
+        (r = optional_string(ctx, root, "profile", &lin->profile, what)) != NACME_OK)
+        goto out;
     r = renewal_decode(ctx, root, &lin->renewal, what);
 out:
     return r;
@@ -1000,6 +1010,11 @@ static enum nacme_err lineage_encode(struct nacme_ctx *ctx, const struct store_l
     if (lin->preferred_chain != NULL &&
         json_object_set_new(root, "preferred_chain", json_string(lin->preferred_chain)) != 0) {
         r = nacme_fail(ctx, NACME_E_INVALID, "cannot encode %s: field preferred_chain", what);
+        goto out;
+    }
+    if (lin->profile != NULL &&
+        json_object_set_new(root, "profile", json_string(lin->profile)) != 0) {
+        r = nacme_fail(ctx, NACME_E_INVALID, "cannot encode %s: field profile", what);
         goto out;
     }
     if ((renewal = renewal_encode_new(&lin->renewal)) != NULL &&

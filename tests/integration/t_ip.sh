@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # IP address identifiers (RFC 8738) end to end against the real Pebble and nginx: a certificate
 # for 127.0.0.1 validated over http-01, its iPAddress SAN, nginx serving it to a client that
-# verifies the address, a mixed DNS + IP certificate, renew repeating the identifiers, and the
+# verifies the address, a mixed DNS + IP certificate, renew repeating the identifiers, an IP
+# server_name of nginx's configuration (nginx-setup --list, issue --nginx), and the
 # input rules (canonical forms, refusals, IPv6 needing --cert-name).
 set -u
 . "$NACME_SRC/tests/lab/lib.sh"
@@ -33,6 +34,37 @@ t_ok "a DNS name and an address on one certificate" \
     lab_nacme --json --agree-tos issue -d Mixed.Example -d 127.0.0.1
 t_check "both SANs, each of its own kind" \
     '[ "$(san "$S/live/mixed.example/cert.pem")" = "DNS:mixed.example,IPAddress:127.0.0.1" ]'
+
+# nginx's server_name 127.0.0.1 is a site of an ip identifier: nginx-setup --list shows it, issue
+# --nginx certifies it (the lab's nginx serves the webroot for every Host). A site of IPv6
+# addresses only has no certificate name and is listed as skipped; one written unlike RFC 5952 too.
+C=$LAB_DIR/ip-nginx.conf
+cat >"$C" <<EOF
+events {}
+http {
+    server { listen 127.0.0.1:$LAB_HTTP_PORT; server_name 127.0.0.1; }
+    server { listen [::1]:$LAB_HTTP_PORT; server_name [::1]; }
+    server { listen 127.0.0.1:$LAB_HTTP_PORT; server_name [0:0::2]; }
+}
+EOF
+t_ok "nginx-setup --list --json reads server_name 127.0.0.1" \
+    lab_nacme --nginx-conf "$C" --json nginx-setup --list
+LIST=$T_OUTPUT
+t_check "as a site of one ip identifier, at its file:line" \
+    'printf "%s" "$LIST" | jq -e --arg f "$C:3" --arg l "127.0.0.1:$LAB_HTTP_PORT" \
+        ".[0] == {names: [\"127.0.0.1\"], types: [\"ip\"], files: [\$f], listen: [\$l]}"'
+t_check "[::1] alone is skipped: no certificate name" \
+    'printf "%s" "$LIST" | jq -e "[.[] | select(.skipped == \"[::1]\")][0].reason | startswith(\"IPv6 addresses only\")"'
+t_check "[0:0::2] is skipped: not as the CA writes it" \
+    'printf "%s" "$LIST" | jq -e "[.[] | select(.skipped == \"[0:0::2]\")][0].reason | contains(\"RFC 5952\")"'
+t_ok "nginx-setup --list" lab_nacme --nginx-conf "$C" nginx-setup --list
+t_check "the table lists 127.0.0.1 as a site" 'printf "%s\n" "$T_OUTPUT" | grep -q "^127.0.0.1 .* $C:3$"'
+t_ok "issue --nginx --force certifies it" \
+    lab_nacme --nginx-conf "$C" --json --agree-tos issue --nginx --force
+t_check "one certificate, named 127.0.0.1, issued" \
+    'printf "%s\n" "$T_OUTPUT" | grep "^\[{" | jq -e "length == 1 and .[0].name == \"127.0.0.1\" and .[0].result == \"issued\" and .[0].domains == [\"127.0.0.1\"]"'
+t_check "its only SAN is IP Address:127.0.0.1, version 3" \
+    '[ "$(san "$S/live/127.0.0.1/cert.pem")" = "IPAddress:127.0.0.1" ] && [ "$(readlink "$S/live/127.0.0.1")" = ../archive/127.0.0.1/3 ]'
 
 # IPv6: the lab's nginx listens on 127.0.0.1 only, and Pebble connects to [::1]:HTTP_PORT. A
 # small server on [::1] serving the same webroot stands in for an nginx listening on [::1].

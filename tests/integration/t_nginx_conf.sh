@@ -181,7 +181,7 @@ t_check "the layout: three sites, with their files and listens" \
 t_check "the table lists them, and the skipped names with reasons" \
     'out=$(nacme --nginx-conf "$W/edge/ok-names.conf" nginx-setup --list) &&
      printf "%s\n" "$out" | head -1 | grep -q "^NAMES *LISTEN *FILE:LINE$" &&
-     printf "%s\n" "$out" | grep -q "^dot.example n1.example n2.example " &&
+     printf "%s\n" "$out" | grep -q "^dot.example 127.0.0.1 ::1 n1.example n2.example " &&
      printf "%s\n" "$out" | grep -q "^\"\\*.wild.example\" *wildcard"'
 printf 'nginx_conf = "%s"\n' "$W/layout/nginx.conf" >"$W/nacme-layout.conf"
 t_check "nginx_conf in nacme.conf names the file to read" \
@@ -211,7 +211,7 @@ t_check "8,000 sites (2,000 of them on 80 and 443), 10,000 blocks, 10,000 skippe
             (map(select(.skipped)) | length) == 10000" "$W/big.json"'
 t_check "a merged site: s1.example on 80 (file 000000.conf) and 443 (file 008000.conf)" \
     '[ "$(jq -c "map(select(.names[0]? == \"s1.example\"))[0]" "$W/big.json")" = \
-       "{\"names\":[\"s1.example\",\"www.s1.example\"],\"files\":[\"$W/big/sites/000000.conf:8\",\"$W/big/sites/008000.conf:8\"],\"listen\":[\"80\",\"443\"]}" ]'
+       "{\"names\":[\"s1.example\",\"www.s1.example\"],\"types\":[\"dns\",\"dns\"],\"files\":[\"$W/big/sites/000000.conf:8\",\"$W/big/sites/008000.conf:8\"],\"listen\":[\"80\",\"443\"]}" ]'
 t_check "the same sites from nginx -T of it" \
     'nginx -T -p "$P/" -c "$W/big/nginx.conf" -e stderr -g "pid $P/nginx.pid;" 2>/dev/null |
      "$NACME" --config "$W/nacme.conf" --json nginx-setup --list --nginx-dump - | cmp -s - "$W/big.json"'

@@ -33,7 +33,13 @@ given), or status N with an empty body, or TEXT as application/json; Retry-After
 when given. Without these options a CA's own renewalInfo passes through unchanged.
 
 Every POST whose JWS payload is a JSON object with "replaces" (RFC 9773 newOrder) is logged with
-" replaces=VALUE" appended to its line, whatever the mode.
+" replaces=VALUE" appended to its line, and one with "profile" (draft-ietf-acme-profiles newOrder)
+with " profile=VALUE", whatever the mode.
+
+Profiles (draft-ietf-acme-profiles), independent of --mode: --profiles JSON (an object of name ->
+description) becomes the directory's "meta": {"profiles": ...}; --order-profile NAME is set as
+"profile" in every order object the upstream answers (one with "finalize"), as a CA that applies
+another profile than the one asked for would answer.
 
 --port 0: `--listen 127.0.0.1:0` binds a free port; --ready-file gets the actual port (written
 atomically once listening). --log gets one line per request, flushed:
@@ -110,8 +116,8 @@ class RequestLog:
             self.f.flush()
 
 
-def replaces_of(body):
-    """The "replaces" of a JWS-signed newOrder payload, or None."""
+def payload_of(body):
+    """The JSON object a JWS-signed POST carries as its payload (base64url), or None."""
     try:
         jws = json.loads(body.decode("utf-8"))
         payload = jws["payload"]
@@ -119,9 +125,17 @@ def replaces_of(body):
         doc = json.loads(base64.urlsafe_b64decode(payload.encode()).decode("utf-8"))
     except (ValueError, KeyError, TypeError, UnicodeDecodeError, AttributeError):
         return None
-    if isinstance(doc, dict) and isinstance(doc.get("replaces"), str):
-        return doc["replaces"]
-    return None
+    return doc if isinstance(doc, dict) else None
+
+
+def payload_extra(body):
+    """" replaces=V" and " profile=V" for the string members of a POST's payload that has them."""
+    doc = payload_of(body)
+    extra = ""
+    for key in ("replaces", "profile"):
+        if doc is not None and isinstance(doc.get(key), str):
+            extra += " %s=%s" % (key, doc[key].replace(" ", "%20"))
+    return extra
 
 
 def rfc3339(t):
@@ -287,12 +301,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if a.ari and method in ("GET", "HEAD") and path.startswith(ARI_PATH + "/"):
             self.answer_ari(a, method, path, head)
             return
-        extra = ""
-        if method == "POST" and body:
-            rep = replaces_of(body)
-            if rep is not None:
-                extra = " replaces=%s" % rep
-        self.extra = extra
+        self.extra = payload_extra(body) if method == "POST" and body else ""
 
         # Faults decided before forwarding.
         fault = False
@@ -374,8 +383,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if isinstance(doc, dict) and "newOrder" in doc:
                 doc["renewalInfo"] = "https://%s%s" % (self.headers.get("Host", ""), ARI_PATH)
                 data = json.dumps(doc, indent=2).encode()
+        if (a.profiles is not None or a.order_profile is not None) and not head and \
+                is_json(next((v for k, v in hdrs if k.lower() == "content-type"), "")):
+            data = self.add_profiles(a, data)
         self.send_all(st, reason, hdrs, data, length=length, head=head)
         self.server.rlog.write(method, path, st, fault, self.extra)
+
+    def add_profiles(self, a, data):
+        """--profiles into a directory's meta, --order-profile into an order object."""
+        doc = parse_json(data)
+        if not isinstance(doc, dict):
+            return data
+        if a.profiles is not None and "newOrder" in doc:
+            meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else {}
+            meta["profiles"] = a.profiles
+            doc["meta"] = meta
+        elif a.order_profile is not None and "finalize" in doc:
+            doc["profile"] = a.order_profile
+        else:
+            return data
+        return json.dumps(doc, indent=2).encode()
 
     def answer_ari(self, a, method, path, head):
         """The renewal information of --ari-*, answered here."""
@@ -513,6 +540,8 @@ def parse_args(argv):
     p.add_argument("--ari-body", help="answer renewalInfo with this body (application/json)")
     p.add_argument("--ari-explanation", help="explanationURL of the window")
     p.add_argument("--ari-retry-after", help="Retry-After of renewalInfo answers")
+    p.add_argument("--profiles", help="JSON object: the directory's meta.profiles")
+    p.add_argument("--order-profile", help="the \"profile\" of every order object answered")
     p.add_argument("--upstream-timeout", type=float, default=30.0)
     p.add_argument("--client-timeout", type=float, default=120.0)
     p.add_argument("-v", "--verbose", action="store_true")
@@ -541,6 +570,13 @@ def parse_args(argv):
             p.error("--ari-window: want START,END in seconds from now")
     elif a.ari:
         a.ari_window = [0, 3600]
+    if a.profiles is not None:
+        try:
+            a.profiles = json.loads(a.profiles)
+        except ValueError as e:
+            p.error("--profiles: not JSON: %s" % e)
+        if not isinstance(a.profiles, dict):
+            p.error("--profiles: want a JSON object of name -> description")
     if a.count is not None and a.count < 0:
         p.error("--count must be >= 0")
     if a.size < 0:

@@ -1,5 +1,6 @@
 /* test_acme.c - the parts of the protocol engine that need no CA: keyChange's inner JWS (RFC 8555
- * §7.3.5), checked member by member and verified with OpenSSL, and revocation reason codes. */
+ * §7.3.5), checked member by member and verified with OpenSSL, revocation reason codes, and the
+ * check of a profile name against the directory's meta.profiles (draft-ietf-acme-profiles). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -188,11 +189,77 @@ static void test_revocation_reasons(void **state)
         assert_null(acme_revocation_reason_name(unnamed[i]));
 }
 
+static void test_profile_names(void **state)
+{
+    static const struct {
+        const char *name;
+        bool valid;
+    } cases[] = {
+        {"classic", true},
+        {"shortlived", true},
+        {"tls-server_2025.v1", true},
+        {"a", true},
+        {"", false},
+        {"short lived", false},
+        {"tab\tname", false},
+        {"caf\xc3\xa9", false},
+        {"del\x7f", false},
+        {"0123456789012345678901234567890123456789012345678901234567890123", true},
+        {"01234567890123456789012345678901234567890123456789012345678901234", false},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (acme_profile_name_valid(cases[i].name) != cases[i].valid)
+            fail_msg("acme_profile_name_valid(\"%s\") is not %d", cases[i].name, cases[i].valid);
+}
+
+static void test_profile_check(void **state)
+{
+    static const struct {
+        size_t offered; /* how many of offered_names the directory lists */
+        const char *profile;
+        enum nacme_err err;
+        const char *msg; /* the one line, or NULL */
+    } cases[] = {
+        {2, "classic", NACME_OK, NULL},
+        {2, "shortlived", NACME_OK, NULL},
+        {2, "Classic", NACME_E_USAGE,
+         "profile \"Classic\": https://ca.test/dir does not offer it; it offers classic, "
+         "shortlived"},
+        {1, "shortlived", NACME_E_USAGE,
+         "profile \"shortlived\": https://ca.test/dir does not offer it; it offers classic"},
+        {0, "classic", NACME_E_USAGE,
+         "profile \"classic\": https://ca.test/dir offers no certificate profiles (leave out "
+         "--profile and the profile setting)"},
+    };
+    char *offered_names[] = {(char *)"classic", (char *)"shortlived"};
+    struct nacme_ctx ctx;
+    struct acme_client c;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        nacme_ctx_init(&ctx);
+        memset(&c, 0, sizeof(c));
+        c.ctx = &ctx;
+        c.directory_url = (char *)"https://ca.test/dir";
+        c.dir.profiles = offered_names;
+        c.dir.nprofiles = cases[i].offered;
+        assert_int_equal(acme_profile_check(&c, cases[i].profile), cases[i].err);
+        if (cases[i].msg != NULL)
+            assert_string_equal(ctx.errmsg, cases[i].msg);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_key_change_inner),
         cmocka_unit_test(test_revocation_reasons),
+        cmocka_unit_test(test_profile_names),
+        cmocka_unit_test(test_profile_check),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -40,7 +40,8 @@ static void test_every_key(void **state)
                             "nginx_http_port = 8080\n"
                             "preflight = false\n"
                             "nginx_conf = \"/srv/nginx/nginx.conf\"\n"
-                            "http_timeout = 7\n");
+                            "http_timeout = 7\n"
+                            "profile = \"shortlived\"\n");
     struct nacme_config cfg = {0};
     struct nacme_ctx ctx;
 
@@ -60,6 +61,7 @@ static void test_every_key(void **state)
     assert_true(cfg.preflight_off);
     assert_string_equal(cfg.nginx_conf, "/srv/nginx/nginx.conf");
     assert_int_equal(cfg.http_timeout, 7);
+    assert_string_equal(cfg.profile, "shortlived");
     config_clear(&cfg);
     unlink(path);
     free(path);
@@ -80,6 +82,9 @@ static void test_errors_name_file_and_line(void **state)
         {"server = \"x\"\nemail {\n", 2, ""},
         {"\"nacme ctx\" = \"x\"\n", 1, ""}, /* the hidden option cannot be set from a file */
         {"webroot = \"/w\"\nnginx_http_port = 0\n", 2, "nginx_http_port 0 is not a port"},
+        {"webroot = \"/w\"\nprofile = \"short lived\"\n", 2,
+         "profile \"short lived\" is not a profile name"},
+        {"profile = \"\"\n", 1, "is not a profile name"},
         {"nginx_http_port = 65536\n", 1, "nginx_http_port 65536 is not a port"},
         {"nginx_https_port = -1\n", 1, "nginx_https_port -1 is not a port"},
         {"preflight = sometimes\n", 1, "preflight"},

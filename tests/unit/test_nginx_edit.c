@@ -216,6 +216,30 @@ static void test_https_server(void **state)
     }
 }
 
+/* An IPv6 address of the site goes into the new block's server_name in brackets, as the CA sends it
+ * in Host; an IPv4 address as it is. */
+static void test_https_server_addresses(void **state)
+{
+    static const char in[] = "http { server { server_name a.example; return 404; } }";
+    char *names[] = {"a.example", "2001:db8::1", "192.0.2.7"};
+    struct nacme_ctx ctx;
+    struct nginx_conf *c = conf_new(in);
+    struct nginx_insert ins;
+    char *out;
+
+    (void)state;
+    nacme_ctx_init(&ctx);
+    assert_int_equal(nginx_edit_https_server(&ctx, in, strlen(in), server_of(c), 80, 443, names,
+                                             3, TLS, "f:1", "x.conf", &ins),
+                     NACME_OK);
+    out = apply_one_new(in, &ins);
+    if (strstr(out, "\n    server_name a.example [2001:db8::1] 192.0.2.7;\n") == NULL)
+        fail_msg("no bracketed IPv6 server_name in:\n%s", out);
+    nginx_conf_free(c);
+    nginx_conf_free(conf_new(out)); /* and nginx's grammar still reads it */
+    free(out);
+}
+
 static const struct {
     const char *line;
     bool ok;
@@ -291,7 +315,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_include),   cmocka_unit_test(test_include_stale_offsets),
-        cmocka_unit_test(test_https_server), cmocka_unit_test(test_listen),
+        cmocka_unit_test(test_https_server),
+        cmocka_unit_test(test_https_server_addresses), cmocka_unit_test(test_listen),
         cmocka_unit_test(test_block_includes), cmocka_unit_test(test_apply),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -110,11 +110,24 @@ static void test_skip_reasons(void **state)
         {"www.example.*", "wildcard (needs a dns-01 challenge)"},
         {"localhost", "localhost"},
         {"app.localhost", "localhost"},
-        {"127.0.0.1", "IP address"},
-        {"192.0.2.10", "IP address"},
-        {"::1", "IP address"},
-        {"[::1]", "IP address"},
-        {"[2001:db8::1]", "IP address"},
+        /* addresses are RFC 8738 identifiers, written as the CA sends them in Host */
+        {"127.0.0.1", NULL},
+        {"192.0.2.10", NULL},
+        {"[::1]", NULL},
+        {"[2001:db8::1]", NULL},
+        {"::1", "IPv6 address without brackets (no Host header matches it)"},
+        {"2001:db8::1", "IPv6 address without brackets (no Host header matches it)"},
+        {"[0:0::1]", "IPv6 address not in RFC 5952 form (the CA's Host header would not match)"},
+        {"[2001:db8:0:0:0:0:0:1]",
+         "IPv6 address not in RFC 5952 form (the CA's Host header would not match)"},
+        {"[::ffff:127.0.0.1]", "IPv4-mapped IPv6 address (write the IPv4 address)"},
+        {"::ffff:127.0.0.1", "IPv6 address without brackets (no Host header matches it)"},
+        {"[127.0.0.1]", "not a valid host name"},
+        {"[fe80::1%eth0]", "not a valid host name"},
+        {"[]", "not a valid host name"},
+        {"[::1", "not a valid host name"},
+        {"01.2.3.4", "not a valid host name"},
+        {"1.2.3", "not a valid host name"},
         {"intranet", "not a valid host name"},
         {"bad_name.example", "not a valid host name"},
         {"a..example", "not a valid host name"},
@@ -173,10 +186,9 @@ static void test_sites(void **state)
          ":3\n"},
         /* a block with nothing eligible is no site; each skipped name says where */
         {"http {\nserver {\n listen 80 default_server;\n server_name _;\n}\n"
-         "server {\n server_name localhost\n  127.0.0.1 \"\" ~^x$ *.g.example $host;\n}\n}",
+         "server {\n server_name localhost\n  \"\" ~^x$ *.g.example $host;\n}\n}",
          "-_|catch-all placeholder, not a host name|" MAIN ":4\n"
          "-localhost|localhost|" MAIN ":7\n"
-         "-127.0.0.1|IP address|" MAIN ":7\n"
          "-|empty name|" MAIN ":7\n"
          "-~^x$|regular expression|" MAIN ":7\n"
          "-*.g.example|wildcard (needs a dns-01 challenge)|" MAIN ":7\n"
@@ -192,6 +204,26 @@ static void test_sites(void **state)
         {"http { server { include /t/names; listen 80; } }\nhttp { server { server_name "
          "i2.example; } }",
          "i.example|" MAIN ":1|80\ni2.example|" MAIN ":2|*:80\n"},
+        /* addresses are sites too (RFC 8738 "ip" identifiers): an IPv4 site is named after the
+           address; IPv6 is named without brackets, lower case, never first (no lineage name) */
+        {"http {\nserver { listen 80; server_name 127.0.0.1; }\n"
+         "server { listen [::]:80; server_name [2001:DB8::1] v6.example 192.0.2.7 [::1]; }\n}",
+         "127.0.0.1|" MAIN ":2|80\n"
+         "v6.example,192.0.2.7,2001:db8::1,::1|" MAIN ":3|[::]:80\n"},
+        /* an address joins blocks like a name; a site of IPv6 addresses only has no name: its
+           addresses are skipped, at its first block; addresses not as the CA writes them too */
+        {"http {\nserver { listen [::]:80; server_name [::1]; }\n"
+         "server { listen [::]:443 ssl; server_name [::1] [::2]; }\n"
+         "server { server_name [0:0::3] ::4 [::ffff:10.0.0.1] 010.0.0.1; }\n}",
+         "-[0:0::3]|IPv6 address not in RFC 5952 form (the CA's Host header would not match)|"
+         MAIN ":4\n"
+         "-::4|IPv6 address without brackets (no Host header matches it)|" MAIN ":4\n"
+         "-[::ffff:10.0.0.1]|IPv4-mapped IPv6 address (write the IPv4 address)|" MAIN ":4\n"
+         "-010.0.0.1|not a valid host name|" MAIN ":4\n"
+         "-[::1]|IPv6 addresses only: no name for the certificate (nacme issue -d ADDR "
+         "--cert-name NAME)|" MAIN ":2\n"
+         "-[::2]|IPv6 addresses only: no name for the certificate (nacme issue -d ADDR "
+         "--cert-name NAME)|" MAIN ":2\n"},
         /* a regular expression keeps its case */
         {"http { server { server_name ~^(?<X>.+)\\.Example$ h.example; } }",
          "h.example|" MAIN ":1|*:80\n-~^(?<X>.+)\\.Example$|regular expression|" MAIN ":1\n"},

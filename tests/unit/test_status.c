@@ -139,6 +139,7 @@ static void test_json(void **state)
     lin.server = (char *)"https://ca.example/dir";
     lin.webroot = (char *)"/var/www/nacme";
     lin.version = 3;
+    lin.profile = (char *)"tlsserver";
     lin.renewal.last_failure = NA - 40 * DAY;
     lin.renewal.next_attempt = NA - 40 * DAY + 60;
     lin.renewal.last_error = (char *)"the CA said no";
@@ -161,6 +162,7 @@ static void test_json(void **state)
     assert_true(json_is_null(json_object_get(o, "ari_window")));
     assert_true(json_is_null(json_object_get(o, "error")));
     assert_int_equal(json_array_size(json_object_get(o, "domains")), 2);
+    assert_string_equal(json_string_value(json_object_get(o, "profile")), "tlsserver");
 
     /* An unreadable lineage: the same keys, null but for name, status, alarm and the error. */
     memset(&bad, 0, sizeof(bad));
@@ -205,6 +207,7 @@ static void test_table(void **state)
     lin.key_type = (char *)"ec256";
     lin.renewal.next_attempt = NA - 20 * DAY;
     lin.renewal.last_error = (char *)"the CA said no";
+    lin.profile = (char *)"shortlived";
     memset(&e[1], 0, sizeof(e[1]));
     e[1].name = (char *)"long-name.example";
     e[1].file = (char *)"/s/archive/long-name.example/lineage.json";
@@ -217,7 +220,8 @@ static void test_table(void **state)
         "NAME              KEY     NOT AFTER (UTC)   DAYS RENEWAL (UTC)    SOURCE            "
         "STATUS   DOMAINS\n"
         "a.example         ec256   2030-03-17 17:46    25 2030-02-15 17:46 lifetime          "
-        "FAILING  a.example +1 -- 2 failures, next attempt 2030-02-25 17:46 UTC: the CA said no\n"
+        "FAILING  a.example +1 profile shortlived -- 2 failures, next attempt 2030-02-25 17:46 "
+        "UTC: the CA said no\n"
         "long-name.example -       -                    - -                -                 "
         "ERROR    - -- /s/archive/long-name.example/lineage.json: lineage.json: not a JSON "
         "object\n");

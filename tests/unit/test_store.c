@@ -809,6 +809,10 @@ static void test_lineage_refusals(void **state)
          "\"s\", \"challenge\": \"http-01\", \"webroot\": \"/w\", \"version\": 1, "
          "\"preferred_chain\": 1}",
          ": field preferred_chain is not a string"},
+        {"{\"name\": \"example.com\", \"domains\": [\"example.com\"], \"key_type\": \"ec256\", "
+         "\"server\": \"https://ca.example/dir\", \"challenge\": \"http-01\", \"webroot\": \"/w\", "
+         "\"version\": 1, \"profile\": [\"shortlived\"]}",
+         ": field profile is not a string"},
         {"{\"name\": \"example.com\", \"name\": \"example.com\"}",
          ":1: duplicate object key near '\"name\"'"},
         {"[1]", ": not a JSON object"},
@@ -834,12 +838,13 @@ static void test_lineage_refusals(void **state)
     }
 }
 
-/* reuse_key and preferred_chain round-trip through lineage.json (absent when false or NULL), and
- * the live key is the one of the version live/ points at. */
+/* reuse_key, preferred_chain and profile round-trip through lineage.json (absent when false or
+ * NULL), and the live key is the one of the version live/ points at. */
 static void test_reuse_key_record(void **state)
 {
     static const bool reuse[] = {false, true, false};
     static const char *const pref[] = {"Root X1", NULL, "R\xc3\xa9seau Root"};
+    static const char *const profile[] = {NULL, "shortlived", "tlsserver"};
     struct fixture *f = *state;
     struct store_lineage lin, *got = NULL;
     char *key = NULL, *json;
@@ -853,6 +858,7 @@ static void test_reuse_key_record(void **state)
     for (i = 0; i < sizeof(reuse) / sizeof(reuse[0]); i++) {
         lin.reuse_key = reuse[i];
         lin.preferred_chain = (char *)pref[i];
+        lin.profile = (char *)profile[i];
         install(f, &lin, i == 0 ? "one" : i == 1 ? "two" : "three");
         assert_int_equal(store_lineage_load_new(&f->ctx, f->st, "example.com", &got), NACME_OK);
         assert_int_equal(got->reuse_key, reuse[i]);
@@ -860,11 +866,16 @@ static void test_reuse_key_record(void **state)
             assert_null(got->preferred_chain);
         else
             assert_string_equal(got->preferred_chain, pref[i]);
+        if (profile[i] == NULL)
+            assert_null(got->profile);
+        else
+            assert_string_equal(got->profile, profile[i]);
         store_lineage_free(got);
         json = get_file(f, "state/archive/example.com/lineage.json");
         assert_int_equal(strstr(json, "\"reuse_key\": true") != NULL, reuse[i]);
         assert_null(strstr(json, "\"reuse_key\": false"));
         assert_int_equal(strstr(json, "preferred_chain") != NULL, pref[i] != NULL);
+        assert_int_equal(strstr(json, "\"profile\"") != NULL, profile[i] != NULL);
         free(json);
     }
     assert_int_equal(store_live_key_new(&f->ctx, f->st, "example.com", &key, &len), NACME_OK);
