@@ -27,7 +27,8 @@ expect_fail() { # expect_fail "what" PATTERN nacme-args...
     t_check "$what: state dir unchanged" '[ "$before" = "$(snapshot)" ]'
 }
 
-port=$(free_port)
+refused_port
+port=$REFUSED_PORT
 expect_fail "unreachable server" "127.0.0.1:$port.*cannot reach" \
     "$NACME" --server "https://127.0.0.1:$port/dir" --state-dir "$S" --webroot "$LAB_WEBROOT" \
     --http-port "$LAB_HTTP_PORT" \

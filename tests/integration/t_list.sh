@@ -14,7 +14,8 @@ mkdir -p "$LAB_DIR/metrics"
 printf 'lock_wait = 0\n' >"$CONF"
 rn() { proxy_nacme --config "$CONF" "$@"; }
 # list with the CA's URL a dead port: whatever list needs, it is not the CA
-DEAD="https://127.0.0.1:$(free_port)/dir"
+refused_port
+DEAD="https://127.0.0.1:$REFUSED_PORT/dir"
 ls_() { "$NACME" --server "$DEAD" --state-dir "$S" --config "$CONF" "$@"; }
 ver() { readlink "$S/live/$1" | sed 's|.*/||'; }
 epoch() { date -u -d "$(openssl x509 -noout "-$1" -in "$S/live/$2/cert.pem" | cut -d= -f2)" +%s; }

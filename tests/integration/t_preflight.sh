@@ -110,7 +110,8 @@ t_check "no token files are left" '[ -z "$(tokens)" ]'
 t_check "nothing under live/ for it" 'nothing_for pair.example'
 
 # --- nothing listening on --http-port ------------------------------------------------------------
-port=$(free_port)
+refused_port
+port=$REFUSED_PORT
 mark
 t_status "nothing listening at --http-port: exit 1" 1 via --http-port "$port" issue -d good.example --force
 OUT=$T_OUTPUT

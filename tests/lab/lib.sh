@@ -38,6 +38,7 @@ _LAB_TMP=""
 
 _lab_cleanup() {
     proxy_down
+    refused_port_down
     [ -n "$_LAB_TMP" ] || return 0
     bash "$LAB_SH" stop "$_LAB_TMP"
     if [ "${NACME_KEEP:-0}" = 1 ]; then
@@ -111,6 +112,34 @@ EOF
 }
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+# refused_port: a loopback port where connections are refused for as long as the test runs (or
+# until refused_port_down): a socket is bound to it and never listens, so no other process can
+# take the port meanwhile, as one could take a port free_port merely found free. Sets REFUSED_PORT.
+REFUSED_PID=""
+REFUSED_PORT=""
+refused_port() {
+    local ready
+    refused_port_down
+    ready=$(mktemp "${TMPDIR:-/tmp}/nacme-refused.XXXXXX")
+    python3 -c 'import os, signal, socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write(str(s.getsockname()[1]))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+signal.pause()' "$ready" &
+    REFUSED_PID=$!
+    for _ in $(seq 100); do [ -s "$ready" ] && break; sleep 0.02; done
+    REFUSED_PORT=$(cat "$ready" 2>/dev/null)
+    rm -f "$ready"
+    [ -n "$REFUSED_PORT" ] || { echo "Bail out! refused_port: no port"; exit 1; }
+}
+refused_port_down() {
+    [ -n "$REFUSED_PID" ] || return 0
+    kill "$REFUSED_PID" 2>/dev/null
+    wait "$REFUSED_PID" 2>/dev/null
+    REFUSED_PID=""
 }
 proxy_up() {
     local mode=$1 ready=$LAB_DIR/proxy.port
