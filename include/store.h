@@ -29,6 +29,7 @@ struct nacme_store {
     int lockfd; /* STATE/lock while store_lock holds it, else -1 */
     int archfd; /* STATE/archive and STATE/live, kept open: a run reading a thousand lineages */
     int livefd; /* resolves them once, not once per lineage */
+    bool lock_waited; /* store_lock had to wait for another nacme to finish */
 };
 
 /* Open the state directory, creating it (0700) and its subdirectories when missing. */

@@ -127,6 +127,63 @@ static bool is_ascii_alnum(char c)
 /* ---- opening ------------------------------------------------------------------------------ */
 
 /*
+ * Another user who owns the state directory (or archive/, accounts/, live/), or may write into it,
+ * could have planted or replaced anything below it: a key nacme would sign with, a lineage.json
+ * pointing renewals elsewhere. Such a directory is refused, not silently chmod'ed, since whatever
+ * was planted would stay. Below these, every directory is made 0700 by nacme itself, so nobody but
+ * its owner (and root) can put anything there. A directory that does not exist yet passes: it is
+ * made by us with our mode. Other modes (0755 on the state dir) are only put right.
+ */
+static enum nacme_err dir_trust_check(struct nacme_ctx *ctx, int parentfd, const char *name,
+                                      const char *what, struct stat *seen)
+{
+    struct stat sb;
+
+    seen->st_ino = 0;
+    if (fstatat(parentfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(sb.st_mode))
+        return NACME_OK; /* missing, or refused as a link or non-directory by the open */
+    if (sb.st_uid != geteuid())
+        return nacme_fail(ctx, NACME_E_INVALID,
+                          "%s is owned by uid %ld, not by uid %ld that runs nacme; refusing to "
+                          "use it",
+                          what, (long)sb.st_uid, (long)geteuid());
+    if ((sb.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+        return nacme_fail(ctx, NACME_E_INVALID,
+                          "%s is writable by %s (mode %04o); refusing to use it: another user "
+                          "may have put files in it",
+                          what, (sb.st_mode & S_IWOTH) ? "everyone" : "its group",
+                          (unsigned)(sb.st_mode & 07777));
+    *seen = sb;
+    return NACME_OK;
+}
+
+/* safefile_mkdir_open of a directory dir_trust_check passed: the one opened must be the one
+ * checked, not one swapped in between. */
+static enum nacme_err trusted_dir_open(struct nacme_ctx *ctx, int parentfd, const char *name,
+                                       mode_t mode, int *fd, const char *what)
+{
+    struct stat seen, sb;
+    enum nacme_err r;
+
+    *fd = -1;
+    if ((r = dir_trust_check(ctx, parentfd, name, what, &seen)) != NACME_OK ||
+        (r = safefile_mkdir_open(ctx, parentfd, name, mode, fd, what)) != NACME_OK)
+        return r;
+    if (fstat(*fd, &sb) != 0) {
+        r = nacme_fail_errno(ctx, NACME_E_IO, "cannot stat %s", what);
+    } else if (sb.st_uid != geteuid() || (seen.st_ino != 0 && (sb.st_ino != seen.st_ino ||
+                                                                sb.st_dev != seen.st_dev))) {
+        r = nacme_fail(ctx, NACME_E_INVALID, "%s changed while it was opened; refusing to use it",
+                       what);
+    }
+    if (r != NACME_OK) {
+        close(*fd);
+        *fd = -1;
+    }
+    return r;
+}
+
+/*
  * mkdir -p of everything before the last component of path, each step relative to the previous
  * directory's fd. Symlinks among the parents are followed (/var/lib may well be one); the state
  * directory itself is not. *parentfd is AT_FDCWD for a relative path of one component.
@@ -234,8 +291,8 @@ enum nacme_err store_open_new(struct nacme_ctx *ctx, const char *path, struct na
         goto out;
     }
     if ((r = parents_make(ctx, st->path, &parentfd, &base)) != NACME_OK ||
-        (r = safefile_mkdir_open(ctx, parentfd, base, STORE_MODE_PRIVATE_DIR, &st->dirfd,
-                                 st->path)) != NACME_OK)
+        (r = trusted_dir_open(ctx, parentfd, base, STORE_MODE_PRIVATE_DIR, &st->dirfd,
+                              st->path)) != NACME_OK)
         goto out;
     for (i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
         free(what);
@@ -243,8 +300,8 @@ enum nacme_err store_open_new(struct nacme_ctx *ctx, const char *path, struct na
             r = oom(ctx);
             goto out;
         }
-        if ((r = safefile_mkdir_open(ctx, st->dirfd, subdirs[i].name, subdirs[i].mode, &fd,
-                                     what)) != NACME_OK)
+        if ((r = trusted_dir_open(ctx, st->dirfd, subdirs[i].name, subdirs[i].mode, &fd,
+                                  what)) != NACME_OK)
             goto out;
         if (strcmp(subdirs[i].name, "archive") == 0)
             st->archfd = fd;
@@ -1259,6 +1316,7 @@ enum nacme_err store_lock(struct nacme_ctx *ctx, struct nacme_store *st, int wai
             goto out;
         }
         waited_ms += STORE_LOCK_POLL_MS;
+        st->lock_waited = true;
     }
     /* Only a message for the next waiter: losing it costs nothing but the pid in that message. */
     n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());

@@ -20,6 +20,10 @@
 #                                 with one word after "what", that word is eval'd:
 #                                 t_check "x" '[ -f "$f" ]'
 #   t_note TEXT...                a "# TEXT" line
+#   t_case NAME HOW RESULT        appends "case: NAME | provoked by: HOW | result: RESULT" to
+#                                 $NACME_CASES_FILE (ctest sets it to build/tests/cases/TEST.txt;
+#                                 unset: nowhere), the raw material of the report's table; RESULT
+#                                 gets " [FAILED CHECKS]" when a check failed since the last t_case
 #   t_done                        prints "N passed, M failed"; exit 1 when M > 0 or nothing ran
 # After each t_* command, $T_OUTPUT holds its stdout+stderr and $T_STATUS its exit status.
 # A failing check shows the output indented under its "not ok" line.
@@ -35,6 +39,11 @@ T_FAILED=0
 T_OUTPUT=""
 T_STATUS=0
 _LAB_TMP=""
+_T_CASE_FAILED=0
+# Each run of a test writes its cases afresh.
+if [ -n "${NACME_CASES_FILE:-}" ] && [ "$NACME_CASES_FILE" != /dev/null ]; then
+    mkdir -p "$(dirname "$NACME_CASES_FILE")" && : >"$NACME_CASES_FILE"
+fi
 
 _lab_cleanup() {
     proxy_down
@@ -220,6 +229,16 @@ t_check() {
 
 t_note() {
     echo "# $*"
+}
+
+t_case() {
+    local result=$3
+    [ "$T_FAILED" -eq "$_T_CASE_FAILED" ] || result="$result [FAILED CHECKS]"
+    _T_CASE_FAILED=$T_FAILED
+    # one line per case, whatever the result text held
+    result=$(printf '%s' "$result" | tr '\n' ' ')
+    printf 'case: %s | provoked by: %s | result: %s\n' "$1" "$2" "$result" \
+        >>"${NACME_CASES_FILE:-/dev/null}"
 }
 
 t_done() {
