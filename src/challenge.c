@@ -114,14 +114,19 @@ out:
 
 void challenge_webroot_free(struct nacme_ctx *ctx, struct challenge_webroot *w)
 {
+    struct stat sb;
     size_t i;
+    int saved;
 
     if (w == NULL)
         return;
     for (i = 0; i < w->ntokens; i++) {
-        if (unlinkat(w->dirfd, w->tokens[i], 0) != 0 && errno != ENOENT)
+        /* A read-only webroot says EROFS even for a token that was never written: only a file
+         * that is there is worth a warning. */
+        if (unlinkat(w->dirfd, w->tokens[i], 0) != 0 && errno != ENOENT &&
+            (saved = errno, fstatat(w->dirfd, w->tokens[i], &sb, AT_SYMLINK_NOFOLLOW) == 0))
             nacme_info(ctx, "warning: cannot remove %s/%s: %s", w->path, w->tokens[i],
-                       strerror(errno));
+                       strerror(saved));
         free(w->tokens[i]);
     }
     free(w->tokens);

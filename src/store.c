@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1184,6 +1185,18 @@ out:
     return r;
 }
 
+/* Whether dirfd/name is a symbolic link to exactly target. */
+static bool link_points_at(int dirfd, const char *name, const char *target)
+{
+    char buf[PATH_MAX];
+    ssize_t n = readlinkat(dirfd, name, buf, sizeof(buf) - 1);
+
+    if (n < 0)
+        return false;
+    buf[n] = '\0';
+    return strcmp(buf, target) == 0;
+}
+
 enum nacme_err store_lineage_switch(struct nacme_ctx *ctx, struct nacme_store *st,
                                     struct store_lineage *lin, int version)
 {
@@ -1204,9 +1217,21 @@ enum nacme_err store_lineage_switch(struct nacme_ctx *ctx, struct nacme_store *s
     if ((r = lineage_encode(ctx, lin, version, &root, jsonpath)) != NACME_OK ||
         (r = subdir_open(ctx, st, "archive", &archfd)) != NACME_OK ||
         (r = subdir_open(ctx, st, "live", &livefd)) != NACME_OK ||
-        (r = dir_open(ctx, archfd, lin->name, &namefd, namepath)) != NACME_OK ||
-        (r = safefile_symlink(ctx, livefd, target, lin->name, livepath)) != NACME_OK)
+        (r = dir_open(ctx, archfd, lin->name, &namefd, namepath)) != NACME_OK)
         goto out;
+    if ((r = safefile_symlink(ctx, livefd, target, lin->name, livepath)) != NACME_OK) {
+        /*
+         * Failing after the rename (the directory's fsync said EIO) must not be reported as no
+         * switch: the caller would remove the version that live/NAME now points at. The link is
+         * in place; a crash could still bring back the old one, which is whole too.
+         */
+        if (!link_points_at(livefd, lin->name, target))
+            goto out;
+        nacme_info(ctx, "warning: %s (live/%s points at version %d all the same)", ctx->errmsg,
+                   lin->name, version);
+        ctx->err = r = NACME_OK;
+        ctx->errmsg[0] = '\0';
+    }
     lin->version = version;
     /*
      * The new version is live and nginx may already serve it, so failing now would report a
