@@ -24,6 +24,7 @@ struct challenge_webroot {
 static enum nacme_err open_subdir(struct nacme_ctx *ctx, int parent, const char *name,
                                   const char *what, int *fd)
 {
+    struct stat sb;
     bool created = false;
 
     *fd = -1;
@@ -31,8 +32,15 @@ static enum nacme_err open_subdir(struct nacme_ctx *ctx, int parent, const char 
         created = true;
     else if (errno != EEXIST)
         return nacme_fail_errno(ctx, NACME_E_IO, "cannot create %s", what);
-    if ((*fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+    if ((*fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+        /* O_DIRECTORY|O_NOFOLLOW says ENOTDIR for a link: a planted link to elsewhere is the
+         * likelier story, and the one to tell. */
+        if ((errno == ENOTDIR || errno == ELOOP) &&
+            fstatat(parent, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(sb.st_mode))
+            return nacme_fail(ctx, NACME_E_INVALID, "%s is a symbolic link; refusing to follow it",
+                              what);
         return nacme_fail_errno(ctx, NACME_E_IO, "cannot open %s", what);
+    }
     if (created && fchmod(*fd, 0755) != 0) {
         close(*fd);
         *fd = -1;

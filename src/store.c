@@ -1305,6 +1305,7 @@ static long lock_holder(int fd)
 
 enum nacme_err store_lock(struct nacme_ctx *ctx, struct nacme_store *st, int wait_s)
 {
+    struct stat sb;
     char pid[32];
     char *what = NULL;
     long waited_ms = 0;
@@ -1315,9 +1316,22 @@ enum nacme_err store_lock(struct nacme_ctx *ctx, struct nacme_store *st, int wai
         return NACME_OK;
     if ((what = store_path_new(st, "lock")) == NULL)
         return oom(ctx);
-    fd = openat(st->dirfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, STORE_MODE_SECRET);
+    /* O_NONBLOCK: a FIFO planted as the lock must not hang the open. */
+    fd = openat(st->dirfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+                STORE_MODE_SECRET);
     if (fd < 0) {
         r = nacme_fail_errno(ctx, NACME_E_IO, "cannot open %s", what);
+        goto out;
+    }
+    /* The pid is written into it: never into a FIFO or device, nor through a hard link into a
+     * file elsewhere. */
+    if (fstat(fd, &sb) != 0) {
+        r = nacme_fail_errno(ctx, NACME_E_IO, "cannot stat %s", what);
+        goto out;
+    }
+    if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1) {
+        r = nacme_fail(ctx, NACME_E_INVALID, "%s is %s; refusing to use it", what,
+                       S_ISREG(sb.st_mode) ? "hard-linked elsewhere" : "not a regular file");
         goto out;
     }
     /* Polled rather than a blocking flock: the wait stays bounded and a signal ends it. */

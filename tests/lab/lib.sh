@@ -235,12 +235,15 @@ t_case() {
     local result=$3
     [ "$T_FAILED" -eq "$_T_CASE_FAILED" ] || result="$result [FAILED CHECKS]"
     _T_CASE_FAILED=$T_FAILED
-    # one line per case, whatever the result text held; the lab's temp path and http-01 tokens
-    # (random each run) as placeholders, so that a table made from these lines is stable
-    result=$(printf '%s' "$result" | tr '\n' ' ' |
-        sed -E "${LAB_DIR:+s|$LAB_DIR|LAB|g;}s|/[A-Za-z0-9_-]{43}([^A-Za-z0-9_-]\|$)|/TOKEN\1|g")
-    printf 'case: %s | provoked by: %s | result: %s\n' "$1" "$2" "$result" \
-        >>"${NACME_CASES_FILE:-/dev/null}"
+    printf 'case: %s | provoked by: %s | result: %s\n' "$(_t_case_text "$1")" \
+        "$(_t_case_text "$2")" "$(_t_case_text "$result")" >>"${NACME_CASES_FILE:-/dev/null}"
+}
+
+# One line, whatever the text held; the lab's temp path and http-01 tokens (random each run) as
+# placeholders, so that a table made from these lines is stable.
+_t_case_text() {
+    printf '%s' "$1" | tr '\n' ' ' |
+        sed -E "${LAB_DIR:+s|$LAB_DIR|LAB|g;}s|/[A-Za-z0-9_-]{43}([^A-Za-z0-9_-]\|$)|/TOKEN\1|g"
 }
 
 t_done() {
