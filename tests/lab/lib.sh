@@ -40,9 +40,9 @@ T_OUTPUT=""
 T_STATUS=0
 _LAB_TMP=""
 _T_CASE_FAILED=0
-# Each run of a test writes its cases afresh.
+# Each run of a test writes its cases afresh (a test without any leaves no file).
 if [ -n "${NACME_CASES_FILE:-}" ] && [ "$NACME_CASES_FILE" != /dev/null ]; then
-    mkdir -p "$(dirname "$NACME_CASES_FILE")" && : >"$NACME_CASES_FILE"
+    mkdir -p "$(dirname "$NACME_CASES_FILE")" && rm -f "$NACME_CASES_FILE"
 fi
 
 _lab_cleanup() {
