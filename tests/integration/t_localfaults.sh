@@ -264,7 +264,7 @@ t_check "state dir now 0700, version 2 live" \
 
 # ---- umask -------------------------------------------------------------------------------------------
 # The token file is removed at the end of the run: look at it while the CA holds the challenge POST.
-proxy_up delay --match '^/chalZ/' --delay 2
+proxy_up delay --match "^/chalZ/" --delay 3
 for m in 000 077; do
     W=$LAB_DIR/umask$m
     rm -rf "$LAB_WEBROOT/.well-known"
@@ -275,7 +275,7 @@ for m in 000 077; do
     ) >"$LAB_DIR/umask.out" 2>&1 &
     pid=$!
     tok=""
-    for _ in $(seq 100); do
+    for _ in $(seq 600); do # 30 s: under valgrind nacme takes a while to get there
         tok=$(find "$LAB_WEBROOT/.well-known/acme-challenge" -type f ! -name '.*' 2>/dev/null | head -n 1)
         [ -n "$tok" ] && break
         sleep 0.05
