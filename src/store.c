@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -1664,4 +1665,26 @@ out:
     fd_close(archfd);
     free(what);
     return r;
+}
+
+enum nacme_err store_space_check(struct nacme_ctx *ctx, const struct nacme_store *st)
+{
+    struct statvfs sv;
+    unsigned long long bytes, files;
+    bool root = geteuid() == 0;
+
+    /* Cannot tell: the writes themselves will say, one line naming the file. */
+    if (fstatvfs(st->dirfd, &sv) != 0)
+        return NACME_OK;
+    /* root may also use the blocks and inodes reserved for it */
+    bytes = (unsigned long long)(root ? sv.f_bfree : sv.f_bavail) * sv.f_frsize;
+    files = root ? sv.f_ffree : sv.f_favail;
+    /* f_files 0: a file system without an inode count (btrfs) */
+    if (bytes >= STORE_SPACE_MIN && (sv.f_files == 0 || files >= STORE_INODES_MIN))
+        return NACME_OK;
+    return nacme_fail(ctx, NACME_E_IO,
+                      "%s: %s (%llu KiB and %llu inodes free, %d KiB and %d inodes needed to "
+                      "store a certificate); not ordering one that could not be stored",
+                      st->path, strerror(ENOSPC), bytes / 1024, files, STORE_SPACE_MIN / 1024,
+                      STORE_INODES_MIN);
 }

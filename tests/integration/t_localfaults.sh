@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Local faults against the real Pebble and nginx (issue 7): a full disk (a small tmpfs as the state
-# dir), EIO on fsync and EROFS on rename (strace fault injection at the n-th call, n found by
-# tracing the same run without a fault), a read-only state dir or webroot (found before the CA is
+# dir; the free space is checked before ordering), ENOSPC and EIO on fsync and EROFS on rename
+# (strace fault injection at the n-th call, n found by tracing the same run without a fault), a read-only state dir or webroot (found before the CA is
 # asked to validate: the fault proxy's log has no challenge POST), a state dir owned by another
 # user or writable by group or others (refused with the reason), umask 000 and 077 (the same modes
 # either way). Each fails with one line naming the path and the error; the previous certificate
@@ -41,7 +41,7 @@ proxy_up pass
 
 # ---- disk full -----------------------------------------------------------------------------------
 mkdir -p "$FS"
-if ! mount -t tmpfs -o size=512k,mode=0755 tmpfs "$FS" 2>/dev/null; then
+if ! mount -t tmpfs -o size=512k,nr_inodes=1000,mode=0755 tmpfs "$FS" 2>/dev/null; then
     t_note "SKIP disk full and strace cases: cannot mount a tmpfs here (not root, or no mount(2))"
     HAVE_FS=0
 else
@@ -55,51 +55,55 @@ fill() {
     [ "$1" = 0 ] || truncate -s "-$(($1 * 4096))" "$FS/filler"
 }
 F=$FS/state
+# nacme looks at the free space before ordering (64 KiB and 16 inodes): a certificate the CA issued
+# and that could not be stored would be lost, and count against the CA's rate limits.
+FULL="No space left on device ([0-9]* KiB and [0-9]* inodes free, 64 KiB and 16 inodes needed to store a certificate); not ordering one that could not be stored"
 if [ "$HAVE_FS" = 1 ]; then
     fill 0
     mark
     t_fails "a fresh state dir on a full disk: issue fails" rn --state-dir "$F" issue -d full.example
     keep
-    t_check "one line naming the account key and ENOSPC" \
-        'one_line && printf "%s" "$T_OUTPUT" | grep -q "$F/accounts/.*/account.key: No space left on device"'
-    t_check "before the CA heard of any account (no newAccount, no order)" \
-        '[ "$(since "^POST /(sign-me-up|order-plz)")" = 0 ]'
-    t_check "no temp files" no_temps "$F"
-    t_case "disk full before the account key" \
-        "state dir on a full 512 KiB tmpfs, first issue" "$(said); no request to the CA"
+    t_check "one line naming the state dir and ENOSPC" \
+        'one_line && printf "%s" "$T_OUTPUT" | grep -q "^nacme: full.example: $F: $FULL$"'
+    t_check "before any request to the CA (no account made)" '[ "$(since .)" = 0 ]'
+    t_check "no account key, no temp files" '[ -z "$(ls -A "$F/accounts")" ] && no_temps "$F"'
+    t_case "disk full, first issue" "state dir on a full 512 KiB tmpfs, first issue" \
+        "$(said); no request to the CA"
 
     rm -f "$FS/filler"
     t_ok "a first certificate on the tmpfs" rn --state-dir "$F" issue -d full.example
-    keep
     cert1=$(cat "$F/live/full.example/cert.pem")
     fill 0
-    t_fails "disk full at install: issue --force fails" rn --state-dir "$F" issue --force -d full.example
+    mark
+    t_fails "disk full: issue --force fails" rn --state-dir "$F" issue --force -d full.example
     keep
-    t_check "one line naming archive/full.example/2/privkey.pem and ENOSPC" \
-        'one_line && printf "%s" "$T_OUTPUT" | grep -q "$F/archive/full.example/2/privkey.pem: No space left on device"'
+    t_check "one line naming the state dir and ENOSPC" \
+        'one_line && printf "%s" "$T_OUTPUT" | grep -q "^nacme: full.example: $F: $FULL$"'
+    t_check "no order: the CA was not asked" '[ "$(since "^POST /order-plz")" = 0 ]'
     t_check "version 1 still live, the certificate unchanged" \
         '[ "$(ver "$F" full.example)" = 1 ] && [ "$(cat "$F/live/full.example/cert.pem")" = "$cert1" ]'
-    t_check "nothing of version 2 left" '[ ! -e "$F/archive/full.example/2" ]'
     t_check "no temp files, no token files" 'no_temps "$F" && no_tokens'
-    t_case "disk full at install" "tmpfs filled, then issue --force" \
-        "$(said); version 1 live, version 2 removed, no temp files"
-
-    # Room for the four PEM files but not for lineage.json.
-    fill 4
-    t_ok "room for the certificate but not the record: issue --force succeeds" \
-        rn --state-dir "$F" issue --force -d full.example
+    t_case "disk full, issue --force" "tmpfs filled, then issue --force" \
+        "$(said); no order; version 1 live"
+    mark
+    t_fails "disk full: renew --force fails" rn --state-dir "$F" renew --force --no-reload
     keep
-    t_check "it warns naming lineage.json and ENOSPC" \
-        'printf "%s" "$T_OUTPUT" | grep -q "warning: cannot write $F/archive/full.example/lineage.json: No space left on device (version 2 is live all the same)"'
-    t_check "version 2 live, whole (key matches certificate)" \
+    RENEW_OUT=$T_OUTPUT
+    t_check "the lineage's line names the state dir and ENOSPC" \
+        'printf "%s" "$T_OUTPUT" | grep -q "^full.example: failed: full.example: $F: $FULL"'
+    t_check "no order, version 1 live" \
+        '[ "$(since "^POST /order-plz")" = 0 ] && [ "$(ver "$F" full.example)" = 1 ]'
+    t_case "disk full, renew --force" "tmpfs filled, then renew --force" \
+        "exit $K_ST: $(printf "%s\n" "$RENEW_OUT" | grep "^full.example: failed:"); no order"
+
+    fill 15
+    t_fails "60 KiB free: still refused" rn --state-dir "$F" issue --force -d full.example
+    t_check "with the same line" 'printf "%s" "$T_OUTPUT" | grep -q "$F: No space left on device (60 KiB"'
+    fill 17
+    t_ok "68 KiB free: enough, issued" rn --state-dir "$F" issue --force -d full.example
+    t_check "version 2 live and whole" \
         '[ "$(ver "$F" full.example)" = 2 ] && [ "$(openssl x509 -noout -pubkey -in "$F/live/full.example/cert.pem")" = "$(openssl pkey -pubout -in "$F/live/full.example/privkey.pem")" ]'
     rm -f "$FS/filler"
-    t_ok "list reads it as version 2 (live/ is the truth)" \
-        "$NACME" --state-dir "$F" --json list
-    t_check "list reads it whole (status ok)" \
-        '[ "$(printf "%s" "$T_OUTPUT" | jq -r ".[0].status")" = ok ]'
-    t_case "disk full at lineage.json" "tmpfs with 4 pages free, issue --force" \
-        "$(said); version 2 live and whole; the record follows live/"
 fi
 
 # ---- EIO on fsync, EROFS on rename (strace) -------------------------------------------------------
@@ -115,11 +119,13 @@ elif [ "$HAVE_FS" = 1 ]; then
     keep
     nth() { grep -E " $1\(" "$TR" | grep -n -- "$2" | head -n 1 | cut -d: -f1; }
     n_cert=$(nth fsync '/\.cert\.pem\.')
+    n_key=$(nth fsync '/\.privkey\.pem\.')
+    n_record=$(nth fsync '/\.lineage\.json\.')
     n_livedir=$(nth fsync '/state/live>)')
     n_switch=$(nth renameat '/state/live>, "\.')
     n_token=$(nth renameat '/acme-challenge>, "\.')
-    t_check "the trace shows each step (fsync $n_cert, $n_livedir; rename $n_switch, $n_token)" \
-        '[ -n "$n_cert" ] && [ -n "$n_livedir" ] && [ -n "$n_switch" ] && [ -n "$n_token" ]'
+    t_check "the trace shows each step (fsync $n_key, $n_cert, $n_livedir, $n_record; rename $n_switch, $n_token)" \
+        '[ -n "$n_key" ] && [ -n "$n_cert" ] && [ -n "$n_livedir" ] && [ -n "$n_record" ] && [ -n "$n_switch" ] && [ -n "$n_token" ]'
     inject() { # inject SYSCALL ERRNO N: nacme issue --force under strace
         local sc=$1 e=$2 n=$3
         shift 3
@@ -129,6 +135,18 @@ elif [ "$HAVE_FS" = 1 ]; then
     }
     v=$(ver "$F" full.example)
     cert=$(cat "$F/live/full.example/cert.pem")
+    # A full disk that only fsync finds out about (delayed allocation, thin provisioning, NFS).
+    t_fails "ENOSPC on fsync of the new privkey.pem: fails" inject fsync ENOSPC "$n_key"
+    keep
+    t_check "one line naming archive/full.example/$((v + 1))/privkey.pem and ENOSPC" \
+        'one_line && printf "%s" "$T_OUTPUT" | grep -q "cannot write $F/archive/full.example/$((v + 1))/privkey.pem: No space left on device"'
+    t_check "version $v still live and unchanged, nothing of version $((v + 1)) left" \
+        '[ "$(ver "$F" full.example)" = "$v" ] && [ "$(cat "$F/live/full.example/cert.pem")" = "$cert" ] && [ ! -e "$F/archive/full.example/$((v + 1))" ]'
+    t_check "no temp files, no token files" 'no_temps "$F" && no_tokens'
+    t_case "disk full at install (ENOSPC from fsync)" \
+        "strace -e inject=fsync:error=ENOSPC:when=$n_key" \
+        "$(said); previous version live, new version removed"
+
     t_fails "EIO on fsync of the new cert.pem: fails" inject fsync EIO "$n_cert"
     keep
     t_check "one line naming archive/full.example/$((v + 1))/cert.pem and EIO" \
@@ -169,6 +187,20 @@ elif [ "$HAVE_FS" = 1 ]; then
     t_case "EIO on fsync of live/ after the switch" \
         "strace -e inject=fsync:error=EIO:when=$n_livedir" \
         "$(said); the new version live and kept (not removed under the link)"
+
+    v=$(ver "$F" full.example)
+    t_ok "ENOSPC on fsync of lineage.json after the switch: the switch stands" \
+        inject fsync ENOSPC "$n_record"
+    keep
+    t_check "it warns naming lineage.json and ENOSPC" \
+        'printf "%s" "$T_OUTPUT" | grep -q "warning: cannot write $F/archive/full.example/lineage.json: No space left on device (version $((v + 1)) is live all the same)"'
+    t_check "version $((v + 1)) live and whole, no temp files" \
+        '[ "$(ver "$F" full.example)" = $((v + 1)) ] && [ "$(openssl x509 -noout -pubkey -in "$F/live/full.example/cert.pem")" = "$(openssl pkey -pubout -in "$F/live/full.example/privkey.pem")" ] && no_temps "$F"'
+    t_ok "list reads it (live/ is the truth over the stale record)" "$NACME" --state-dir "$F" --json list
+    t_check "status ok" '[ "$(printf "%s" "$T_OUTPUT" | jq -r ".[0].status")" = ok ]'
+    t_case "disk full at lineage.json (ENOSPC from fsync)" \
+        "strace -e inject=fsync:error=ENOSPC:when=$n_record" \
+        "$(said); the new version live; the stale record follows live/"
 fi
 
 # ---- read-only state dir and webroot ---------------------------------------------------------------
