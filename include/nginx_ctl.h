@@ -37,7 +37,10 @@ enum nacme_err nginx_served_serial_new(struct nacme_ctx *ctx, const char *host, 
  * that the admin sees what nginx said. */
 void nginx_output_show(const struct nacme_ctx *ctx, const char *output);
 
-/* The last line of the error log that holds "[emerg]", or NULL. */
-char *nginx_last_emerg_new(const char *error_log);
+/* The error log's size now (0 when it cannot be read): where a later look starts. */
+long nginx_error_log_size(const char *error_log);
+/* The last line holding "[emerg]" that was written to the error log after it had `since` bytes
+ * (an older one is about an earlier reload, not this one), or NULL. */
+char *nginx_last_emerg_new(const char *error_log, long since);
 
 #endif

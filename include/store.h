@@ -29,6 +29,7 @@ struct nacme_store {
     int lockfd; /* STATE/lock while store_lock holds it, else -1 */
     int archfd; /* STATE/archive and STATE/live, kept open: a run reading a thousand lineages */
     int livefd; /* resolves them once, not once per lineage */
+    bool lock_waited; /* store_lock had to wait for another nacme to finish */
 };
 
 /* Open the state directory, creating it (0700) and its subdirectories when missing. */
@@ -186,6 +187,15 @@ void store_unlock(struct nacme_store *st);
  * was obtained, since every file is written once and never rewritten. */
 enum nacme_err store_version_mtime(struct nacme_ctx *ctx, struct nacme_store *st,
                                    const char *name, int version, time_t *mtime);
+
+/* Whether the state dir's file system has room for a new version (STORE_SPACE_MIN bytes and
+ * STORE_INODES_MIN inodes: four PEM files, a directory, lineage.json and the temp files of each,
+ * with a margin), checked before ordering so that a full disk does not cost a certificate the CA
+ * issued (and counted against its rate limits) and then was lost. NACME_E_IO with one line naming
+ * the state dir, ENOSPC and the figures. */
+#define STORE_SPACE_MIN (64 * 1024)
+#define STORE_INODES_MIN 16
+enum nacme_err store_space_check(struct nacme_ctx *ctx, const struct nacme_store *st);
 
 /* The current live certificate (live/NAME/cert.pem) as a heap string; NACME_E_NOTFOUND if none. */
 enum nacme_err store_live_cert_new(struct nacme_ctx *ctx, struct nacme_store *st, const char *name,

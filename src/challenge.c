@@ -24,6 +24,7 @@ struct challenge_webroot {
 static enum nacme_err open_subdir(struct nacme_ctx *ctx, int parent, const char *name,
                                   const char *what, int *fd)
 {
+    struct stat sb;
     bool created = false;
 
     *fd = -1;
@@ -31,8 +32,15 @@ static enum nacme_err open_subdir(struct nacme_ctx *ctx, int parent, const char 
         created = true;
     else if (errno != EEXIST)
         return nacme_fail_errno(ctx, NACME_E_IO, "cannot create %s", what);
-    if ((*fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+    if ((*fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+        /* O_DIRECTORY|O_NOFOLLOW says ENOTDIR for a link: a planted link to elsewhere is the
+         * likelier story, and the one to tell. */
+        if ((errno == ENOTDIR || errno == ELOOP) &&
+            fstatat(parent, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(sb.st_mode))
+            return nacme_fail(ctx, NACME_E_INVALID, "%s is a symbolic link; refusing to follow it",
+                              what);
         return nacme_fail_errno(ctx, NACME_E_IO, "cannot open %s", what);
+    }
     if (created && fchmod(*fd, 0755) != 0) {
         close(*fd);
         *fd = -1;
@@ -114,14 +122,19 @@ out:
 
 void challenge_webroot_free(struct nacme_ctx *ctx, struct challenge_webroot *w)
 {
+    struct stat sb;
     size_t i;
+    int saved;
 
     if (w == NULL)
         return;
     for (i = 0; i < w->ntokens; i++) {
-        if (unlinkat(w->dirfd, w->tokens[i], 0) != 0 && errno != ENOENT)
+        /* A read-only webroot says EROFS even for a token that was never written: only a file
+         * that is there is worth a warning. */
+        if (unlinkat(w->dirfd, w->tokens[i], 0) != 0 && errno != ENOENT &&
+            (saved = errno, fstatat(w->dirfd, w->tokens[i], &sb, AT_SYMLINK_NOFOLLOW) == 0))
             nacme_info(ctx, "warning: cannot remove %s/%s: %s", w->path, w->tokens[i],
-                       strerror(errno));
+                       strerror(saved));
         free(w->tokens[i]);
     }
     free(w->tokens);

@@ -72,6 +72,7 @@ struct renew_run {
     struct nacme_config *cfg;
     struct nacme_store *store;
     time_t now;
+    time_t started; /* the real clock before waiting for the lock (now may be NACME_NOW's) */
     struct renew_item *items;
     size_t n;
     struct ari_ca **cas; /* pointers: acme and http keep the address of each one's ctx */
@@ -235,12 +236,35 @@ out:
 
 /* ---- deciding ------------------------------------------------------------------------------ */
 
+/* Whether another nacme, which this run waited for, renewed the lineage after this run was
+ * started: --force asks for a certificate newer than the request, and that one is. Ten `renew
+ * --force` started together thus make one order per lineage, not ten. */
+static bool renewed_meanwhile(struct renew_run *run, const struct renew_item *it)
+{
+    struct nacme_ctx *ctx = run->st->ctx;
+    time_t made = 0;
+
+    if (!run->store->lock_waited)
+        return false;
+    if (store_version_mtime(ctx, run->store, it->name, it->lin->version, &made) != NACME_OK) {
+        ctx->err = NACME_OK; /* then --force has its way */
+        return false;
+    }
+    if (made < run->started)
+        return false;
+    nacme_info(ctx, "%s: renewed by another nacme while this one waited for the lock; not "
+                    "renewing it again",
+               it->name);
+    return true;
+}
+
 static void decide(struct renew_run *run, struct renew_item *it)
 {
     struct store_renewal *rn = &it->lin->renewal;
+    bool force = run->st->force && !renewed_meanwhile(run, it);
     const char *src;
 
-    renew_decide(rn, run->cfg->renew_before_days, run->st->force, run->now, &it->dec);
+    renew_decide(rn, run->cfg->renew_before_days, force, run->now, &it->dec);
     /* A dry run is a rehearsal of renewing: every selected lineage goes through it. */
     if (run->st->dry_run)
         it->dec.verdict = RENEW_DUE;
@@ -701,6 +725,7 @@ enum nacme_err cmd_renew(struct cli_state *st, struct nacme_config *cfg)
     json_t *arr = NULL;
     enum nacme_err r;
 
+    run.started = time(NULL);
     if ((r = store_open_new(st->ctx, cfg->state_dir, &run.store)) != NACME_OK ||
         (r = store_lock(st->ctx, run.store, (int)cfg->lock_wait)) != NACME_OK ||
         (r = store_lineage_list_new(st->ctx, run.store, &names, &nnames)) != NACME_OK ||

@@ -72,7 +72,7 @@ static enum nacme_err switch_all(struct nacme_ctx *ctx, struct nacme_store *st,
 
 /* After the reload: every watched name must present its new certificate within o->verify_ms. */
 static enum nacme_err verify(struct nacme_ctx *ctx, const struct deploy_opts *o,
-                             struct deploy_item *items, size_t n)
+                             struct deploy_item *items, size_t n, long log_before)
 {
     struct nacme_ctx quiet;
     struct timespec start, now;
@@ -99,7 +99,7 @@ static enum nacme_err verify(struct nacme_ctx *ctx, const struct deploy_opts *o,
                 return nacme_fail(ctx, NACME_E_INTERRUPTED, "interrupted checking nginx");
         }
         if (!ok) {
-            emerg = nginx_last_emerg_new(o->error_log);
+            emerg = nginx_last_emerg_new(o->error_log, log_before);
             nacme_fail(ctx, NACME_E_IO,
                        "%s: nginx still serves the old certificate %d s after \"%s\"%s%s",
                        items[i].sni, o->verify_ms / 1000, o->reload_cmd,
@@ -116,6 +116,7 @@ enum nacme_err deploy_run(struct nacme_ctx *ctx, struct nacme_store *st,
                           const struct deploy_opts *o, struct deploy_item *items, size_t n)
 {
     char *output = NULL;
+    long log_before;
     bool running;
     enum nacme_err r;
 
@@ -147,8 +148,9 @@ enum nacme_err deploy_run(struct nacme_ctx *ctx, struct nacme_store *st,
                    o->pid_file);
         goto out;
     }
+    log_before = nginx_error_log_size(o->error_log);
     if ((r = nginx_reload(ctx, o->reload_cmd, o->pid_file)) != NACME_OK ||
-        (r = verify(ctx, o, items, n)) != NACME_OK)
+        (r = verify(ctx, o, items, n, log_before)) != NACME_OK)
         goto out;
     nacme_info(ctx, "nginx reloaded (\"%s\")", o->reload_cmd);
 out:

@@ -757,6 +757,9 @@ static enum nacme_err job_steps(struct issue_job *j)
                           "certificate name \"%s\" must be 1-200 of [A-Za-z0-9._-]", j->name);
     if ((r = check_existing(j, j->res, &done)) != NACME_OK || done)
         goto out;
+    /* Before the account key is made or the CA asked: a dry run stores nothing. */
+    if (!j->req->dry_run && (r = store_space_check(j->ctx, j->store)) != NACME_OK)
+        goto out;
     if ((r = run_connect(j->run, j->ctx)) != NACME_OK) {
         j->res->run_failure = true;
         goto out;

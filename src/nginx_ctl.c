@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -243,15 +244,30 @@ out:
     return r;
 }
 
-char *nginx_last_emerg_new(const char *error_log)
+long nginx_error_log_size(const char *error_log)
+{
+    struct stat sb;
+
+    return stat(error_log, &sb) == 0 && S_ISREG(sb.st_mode) ? (long)sb.st_size : 0;
+}
+
+char *nginx_last_emerg_new(const char *error_log, long since)
 {
     char line[1024], *last = NULL;
     FILE *f = fopen(error_log, "re");
+    long end;
 
     if (f == NULL)
         return NULL;
-    /* Only the tail: a busy server's log is large, and the reload just happened. */
-    if (fseek(f, -(long)LOG_TAIL_MAX, SEEK_END) != 0)
+    /* Only what this reload wrote, and of that only the tail: a busy server's log is large.
+     * A log that shrank was rotated: all of it is new. */
+    if (fseek(f, 0, SEEK_END) != 0 || (end = ftell(f)) < 0)
+        end = 0;
+    if (since > end)
+        since = 0;
+    if (end - since > (long)LOG_TAIL_MAX)
+        since = end - (long)LOG_TAIL_MAX;
+    if (fseek(f, since, SEEK_SET) != 0)
         rewind(f);
     while (fgets(line, sizeof(line), f) != NULL)
         if (strstr(line, "[emerg]") != NULL) {

@@ -385,6 +385,7 @@ enum nacme_err safefile_read_beneath_new(struct nacme_ctx *ctx, int dirfd, const
 enum nacme_err safefile_mkdir_open(struct nacme_ctx *ctx, int dirfd, const char *name, mode_t mode,
                                    int *fd, const char *what)
 {
+    struct stat sb;
     int dfd = -1, saved;
     enum nacme_err r = NACME_OK;
 
@@ -405,8 +406,9 @@ enum nacme_err safefile_mkdir_open(struct nacme_ctx *ctx, int dirfd, const char 
             r = nacme_fail_errno(ctx, NACME_E_IO, "cannot open directory %s", what);
         goto out;
     }
-    /* mkdirat's mode went through the umask, and an existing directory may have any mode. */
-    if (fchmod(dfd, mode) != 0) {
+    /* mkdirat's mode went through the umask, and an existing directory may have any mode. Only
+     * when it differs: a read-only state dir can still be listed. */
+    if (fstat(dfd, &sb) != 0 || ((sb.st_mode & 07777) != mode && fchmod(dfd, mode) != 0)) {
         r = nacme_fail_errno(ctx, NACME_E_IO, "cannot set the mode of %s", what);
         goto out;
     }

@@ -11,11 +11,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -127,6 +129,63 @@ static bool is_ascii_alnum(char c)
 /* ---- opening ------------------------------------------------------------------------------ */
 
 /*
+ * Another user who owns the state directory (or archive/, accounts/, live/), or may write into it,
+ * could have planted or replaced anything below it: a key nacme would sign with, a lineage.json
+ * pointing renewals elsewhere. Such a directory is refused, not silently chmod'ed, since whatever
+ * was planted would stay. Below these, every directory is made 0700 by nacme itself, so nobody but
+ * its owner (and root) can put anything there. A directory that does not exist yet passes: it is
+ * made by us with our mode. Other modes (0755 on the state dir) are only put right.
+ */
+static enum nacme_err dir_trust_check(struct nacme_ctx *ctx, int parentfd, const char *name,
+                                      const char *what, struct stat *seen)
+{
+    struct stat sb;
+
+    seen->st_ino = 0;
+    if (fstatat(parentfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(sb.st_mode))
+        return NACME_OK; /* missing, or refused as a link or non-directory by the open */
+    if (sb.st_uid != geteuid())
+        return nacme_fail(ctx, NACME_E_INVALID,
+                          "%s is owned by uid %ld, not by uid %ld that runs nacme; refusing to "
+                          "use it",
+                          what, (long)sb.st_uid, (long)geteuid());
+    if ((sb.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+        return nacme_fail(ctx, NACME_E_INVALID,
+                          "%s is writable by %s (mode %04o); refusing to use it: another user "
+                          "may have put files in it",
+                          what, (sb.st_mode & S_IWOTH) ? "everyone" : "its group",
+                          (unsigned)(sb.st_mode & 07777));
+    *seen = sb;
+    return NACME_OK;
+}
+
+/* safefile_mkdir_open of a directory dir_trust_check passed: the one opened must be the one
+ * checked, not one swapped in between. */
+static enum nacme_err trusted_dir_open(struct nacme_ctx *ctx, int parentfd, const char *name,
+                                       mode_t mode, int *fd, const char *what)
+{
+    struct stat seen, sb;
+    enum nacme_err r;
+
+    *fd = -1;
+    if ((r = dir_trust_check(ctx, parentfd, name, what, &seen)) != NACME_OK ||
+        (r = safefile_mkdir_open(ctx, parentfd, name, mode, fd, what)) != NACME_OK)
+        return r;
+    if (fstat(*fd, &sb) != 0) {
+        r = nacme_fail_errno(ctx, NACME_E_IO, "cannot stat %s", what);
+    } else if (sb.st_uid != geteuid() || (seen.st_ino != 0 && (sb.st_ino != seen.st_ino ||
+                                                                sb.st_dev != seen.st_dev))) {
+        r = nacme_fail(ctx, NACME_E_INVALID, "%s changed while it was opened; refusing to use it",
+                       what);
+    }
+    if (r != NACME_OK) {
+        close(*fd);
+        *fd = -1;
+    }
+    return r;
+}
+
+/*
  * mkdir -p of everything before the last component of path, each step relative to the previous
  * directory's fd. Symlinks among the parents are followed (/var/lib may well be one); the state
  * directory itself is not. *parentfd is AT_FDCWD for a relative path of one component.
@@ -234,8 +293,8 @@ enum nacme_err store_open_new(struct nacme_ctx *ctx, const char *path, struct na
         goto out;
     }
     if ((r = parents_make(ctx, st->path, &parentfd, &base)) != NACME_OK ||
-        (r = safefile_mkdir_open(ctx, parentfd, base, STORE_MODE_PRIVATE_DIR, &st->dirfd,
-                                 st->path)) != NACME_OK)
+        (r = trusted_dir_open(ctx, parentfd, base, STORE_MODE_PRIVATE_DIR, &st->dirfd,
+                              st->path)) != NACME_OK)
         goto out;
     for (i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
         free(what);
@@ -243,8 +302,8 @@ enum nacme_err store_open_new(struct nacme_ctx *ctx, const char *path, struct na
             r = oom(ctx);
             goto out;
         }
-        if ((r = safefile_mkdir_open(ctx, st->dirfd, subdirs[i].name, subdirs[i].mode, &fd,
-                                     what)) != NACME_OK)
+        if ((r = trusted_dir_open(ctx, st->dirfd, subdirs[i].name, subdirs[i].mode, &fd,
+                                  what)) != NACME_OK)
             goto out;
         if (strcmp(subdirs[i].name, "archive") == 0)
             st->archfd = fd;
@@ -1173,6 +1232,18 @@ out:
     return r;
 }
 
+/* Whether dirfd/name is a symbolic link to exactly target. */
+static bool link_points_at(int dirfd, const char *name, const char *target)
+{
+    char buf[PATH_MAX];
+    ssize_t n = readlinkat(dirfd, name, buf, sizeof(buf) - 1);
+
+    if (n < 0)
+        return false;
+    buf[n] = '\0';
+    return strcmp(buf, target) == 0;
+}
+
 enum nacme_err store_lineage_switch(struct nacme_ctx *ctx, struct nacme_store *st,
                                     struct store_lineage *lin, int version)
 {
@@ -1193,9 +1264,21 @@ enum nacme_err store_lineage_switch(struct nacme_ctx *ctx, struct nacme_store *s
     if ((r = lineage_encode(ctx, lin, version, &root, jsonpath)) != NACME_OK ||
         (r = subdir_open(ctx, st, "archive", &archfd)) != NACME_OK ||
         (r = subdir_open(ctx, st, "live", &livefd)) != NACME_OK ||
-        (r = dir_open(ctx, archfd, lin->name, &namefd, namepath)) != NACME_OK ||
-        (r = safefile_symlink(ctx, livefd, target, lin->name, livepath)) != NACME_OK)
+        (r = dir_open(ctx, archfd, lin->name, &namefd, namepath)) != NACME_OK)
         goto out;
+    if ((r = safefile_symlink(ctx, livefd, target, lin->name, livepath)) != NACME_OK) {
+        /*
+         * Failing after the rename (the directory's fsync said EIO) must not be reported as no
+         * switch: the caller would remove the version that live/NAME now points at. The link is
+         * in place; a crash could still bring back the old one, which is whole too.
+         */
+        if (!link_points_at(livefd, lin->name, target))
+            goto out;
+        nacme_info(ctx, "warning: %s (live/%s points at version %d all the same)", ctx->errmsg,
+                   lin->name, version);
+        ctx->err = r = NACME_OK;
+        ctx->errmsg[0] = '\0';
+    }
     lin->version = version;
     /*
      * The new version is live and nginx may already serve it, so failing now would report a
@@ -1269,6 +1352,7 @@ static long lock_holder(int fd)
 
 enum nacme_err store_lock(struct nacme_ctx *ctx, struct nacme_store *st, int wait_s)
 {
+    struct stat sb;
     char pid[32];
     char *what = NULL;
     long waited_ms = 0;
@@ -1279,9 +1363,22 @@ enum nacme_err store_lock(struct nacme_ctx *ctx, struct nacme_store *st, int wai
         return NACME_OK;
     if ((what = store_path_new(st, "lock")) == NULL)
         return oom(ctx);
-    fd = openat(st->dirfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, STORE_MODE_SECRET);
+    /* O_NONBLOCK: a FIFO planted as the lock must not hang the open. */
+    fd = openat(st->dirfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+                STORE_MODE_SECRET);
     if (fd < 0) {
         r = nacme_fail_errno(ctx, NACME_E_IO, "cannot open %s", what);
+        goto out;
+    }
+    /* The pid is written into it: never into a FIFO or device, nor through a hard link into a
+     * file elsewhere. */
+    if (fstat(fd, &sb) != 0) {
+        r = nacme_fail_errno(ctx, NACME_E_IO, "cannot stat %s", what);
+        goto out;
+    }
+    if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1) {
+        r = nacme_fail(ctx, NACME_E_INVALID, "%s is %s; refusing to use it", what,
+                       S_ISREG(sb.st_mode) ? "hard-linked elsewhere" : "not a regular file");
         goto out;
     }
     /* Polled rather than a blocking flock: the wait stays bounded and a signal ends it. */
@@ -1305,6 +1402,7 @@ enum nacme_err store_lock(struct nacme_ctx *ctx, struct nacme_store *st, int wai
             goto out;
         }
         waited_ms += STORE_LOCK_POLL_MS;
+        st->lock_waited = true;
     }
     /* Only a message for the next waiter: losing it costs nothing but the pid in that message. */
     n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
@@ -1613,4 +1711,26 @@ out:
     fd_close(archfd);
     free(what);
     return r;
+}
+
+enum nacme_err store_space_check(struct nacme_ctx *ctx, const struct nacme_store *st)
+{
+    struct statvfs sv;
+    unsigned long long bytes, files;
+    bool root = geteuid() == 0;
+
+    /* Cannot tell: the writes themselves will say, one line naming the file. */
+    if (fstatvfs(st->dirfd, &sv) != 0)
+        return NACME_OK;
+    /* root may also use the blocks and inodes reserved for it */
+    bytes = (unsigned long long)(root ? sv.f_bfree : sv.f_bavail) * sv.f_frsize;
+    files = root ? sv.f_ffree : sv.f_favail;
+    /* f_files 0: a file system without an inode count (btrfs) */
+    if (bytes >= STORE_SPACE_MIN && (sv.f_files == 0 || files >= STORE_INODES_MIN))
+        return NACME_OK;
+    return nacme_fail(ctx, NACME_E_IO,
+                      "%s: %s (%llu KiB and %llu inodes free, %d KiB and %d inodes needed to "
+                      "store a certificate); not ordering one that could not be stored",
+                      st->path, strerror(ENOSPC), bytes / 1024, files, STORE_SPACE_MIN / 1024,
+                      STORE_INODES_MIN);
 }

@@ -62,6 +62,9 @@ t_check "nginx's output is shown" 'printf "%s" "$OUT" | grep -q "    | .*\[emerg
 t_check "live/ still version 2, version 3 staged" \
     '[ "$(version web.example)" = 2 ] && [ -s "$S/archive/web.example/3/fullchain.pem" ]'
 t_check "nginx serves what it served" '[ "$(served web.example)" = "$before" ]'
+t_case "nginx: configuration broken before the run" \
+    "a line nginx cannot parse in an included file, then issue --force --reload" \
+    "exit 1: $(printf "%s\n" "$OUT" | grep "^nacme: " | tail -n 1); nginx's [emerg] output shown; live/ unchanged, new version staged, no reload"
 rm -f "$LAB_DIR/nginx/sites/zz-broken.conf"
 
 # nginx refuses the new certificate: a test wrapper that fails once live/ has moved.
@@ -81,6 +84,9 @@ t_check "it says so and that live/ was switched back" \
 t_check "live/ is back at version 2" '[ "$(version web.example)" = 2 ]'
 t_check "lineage.json records version 2" 'grep -q "\"version\": *2" "$S/archive/web.example/lineage.json"'
 t_ok "and nginx -t passes again" $LAB_NGINX -t
+t_case "nginx: refuses the new certificate" \
+    "nginx_test wrapper failing once live/ has moved, then issue --force --reload" \
+    "exit 1: $(printf "%s\n" "$OUT" | grep "^nacme: " | tail -n 1); live/ back at the old version, nginx -t passes"
 
 # A reload that does not take effect (here: a command that does nothing).
 write_conf "$LAB_NGINX -t" "true"
@@ -88,8 +94,13 @@ t_status "a reload nginx did not apply: exit 1" 1 rl issue -d web.example --forc
 OUT=$T_OUTPUT
 t_check "it names the site and says nginx still serves the old certificate" \
     'printf "%s\n" "$OUT" | grep -q "^nacme: web.example: nginx still serves the old certificate 5 s after \"true\""'
+t_check "and does not quote the error log's [emerg] from an earlier reload (zz-broken.conf)" \
+    '! printf "%s\n" "$OUT" | grep -q "zz-broken"'
 t_check "the new version is live (nginx -t passed) for the next reload" \
     '[ "$(version web.example)" != 2 ] && [ "$(served web.example)" != "$(live_serial web.example)" ]'
+t_case "nginx: a reload that was not applied" \
+    "nginx_reload = true (nothing reloads), then issue --force --reload" \
+    "exit 1: $(printf "%s\n" "$OUT" | grep "^nacme: " | tail -n 1) (TLS handshake with SNI compared with live/); the new version live for the next reload"
 write_conf "$LAB_NGINX -t" "$LAB_NGINX -s reload"
 
 # nginx not running (its pid file names a process that is gone; the lab's nginx keeps answering
@@ -104,8 +115,11 @@ write_conf "$LAB_NGINX -t" "$LAB_DIR/reload.sh"
 sed -i "s|^nginx_pid_file = .*|nginx_pid_file = \"$LAB_DIR/stopped-nginx.pid\"|" "$CONF"
 v=$(version web.example)
 t_ok "nginx not running: exit 0" rl issue -d web.example --force --reload
+OUT=$T_OUTPUT
 t_check "it says nginx is not running and that it does not start it" \
     'printf "%s" "$T_OUTPUT" | grep -q "nginx is not running (no live process in $LAB_DIR/stopped-nginx.pid).*not starting it"'
 t_check "the new version is live" '[ "$(version web.example)" -gt "$v" ]'
 t_check "no reload (or start) command ran" '[ ! -e "$LAB_DIR/reload-ran" ]'
+t_case "nginx: not running" "nginx_pid_file naming a dead process, then issue --force --reload" \
+    "exit 0: $(printf "%s\n" "$OUT" | grep "nginx is not running" | head -n 1); no reload or start command run"
 t_done

@@ -20,6 +20,10 @@
 #                                 with one word after "what", that word is eval'd:
 #                                 t_check "x" '[ -f "$f" ]'
 #   t_note TEXT...                a "# TEXT" line
+#   t_case NAME HOW RESULT        appends "case: NAME | provoked by: HOW | result: RESULT" to
+#                                 $NACME_CASES_FILE (ctest sets it to build/tests/cases/TEST.txt;
+#                                 unset: nowhere), the raw material of the report's table; RESULT
+#                                 gets " [FAILED CHECKS]" when a check failed since the last t_case
 #   t_done                        prints "N passed, M failed"; exit 1 when M > 0 or nothing ran
 # After each t_* command, $T_OUTPUT holds its stdout+stderr and $T_STATUS its exit status.
 # A failing check shows the output indented under its "not ok" line.
@@ -35,6 +39,11 @@ T_FAILED=0
 T_OUTPUT=""
 T_STATUS=0
 _LAB_TMP=""
+_T_CASE_FAILED=0
+# Each run of a test writes its cases afresh (a test without any leaves no file).
+if [ -n "${NACME_CASES_FILE:-}" ] && [ "$NACME_CASES_FILE" != /dev/null ]; then
+    mkdir -p "$(dirname "$NACME_CASES_FILE")" && rm -f "$NACME_CASES_FILE"
+fi
 
 _lab_cleanup() {
     proxy_down
@@ -249,6 +258,21 @@ t_check() {
 
 t_note() {
     echo "# $*"
+}
+
+t_case() {
+    local result=$3
+    [ "$T_FAILED" -eq "$_T_CASE_FAILED" ] || result="$result [FAILED CHECKS]"
+    _T_CASE_FAILED=$T_FAILED
+    printf 'case: %s | provoked by: %s | result: %s\n' "$(_t_case_text "$1")" \
+        "$(_t_case_text "$2")" "$(_t_case_text "$result")" >>"${NACME_CASES_FILE:-/dev/null}"
+}
+
+# One line, whatever the text held; the lab's temp path and http-01 tokens (random each run) as
+# placeholders, so that a table made from these lines is stable.
+_t_case_text() {
+    printf '%s' "$1" | tr '\n' ' ' |
+        sed -E "${LAB_DIR:+s|$LAB_DIR|LAB|g;}s|/[A-Za-z0-9_-]{43}([^A-Za-z0-9_-]\|$)|/TOKEN\1|g"
 }
 
 t_done() {

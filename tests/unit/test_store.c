@@ -191,8 +191,8 @@ static void test_open_existing(void **state)
     struct fixture *f = *state;
     char path[512];
 
-    assert_int_equal(mkdir(f->state, 0777), 0);
-    assert_int_equal(chmod(f->state, 0777), 0);
+    assert_int_equal(mkdir(f->state, 0755), 0);
+    assert_int_equal(chmod(f->state, 0755), 0);
     assert_int_equal(mkdir(at(f, path, sizeof(path), "state/live"), 0700), 0);
     open_store(f);
     assert_int_equal(mode_of(f, "state"), 0700);
@@ -204,6 +204,64 @@ static void test_open_existing(void **state)
     f->st = NULL;
     open_store(f);
     assert_int_equal(mode_of(f, "."), 0751);
+}
+
+/* A state directory (or accounts/, archive/, live/) that someone else owns or may write to is
+ * refused with the reason, and left as it was: what another user planted would stay. */
+static void test_open_untrusted(void **state)
+{
+    static const struct {
+        const char *dir;  /* under the fixture's directory */
+        mode_t mode;
+        bool chown_nobody;
+        const char *msg; /* after "DIR/" */
+    } cases[] = {
+        {"state", 0770, false, "state is writable by its group (mode 0770); refusing to use it: "
+                               "another user may have put files in it"},
+        {"state", 0707, false, "state is writable by everyone (mode 0707); refusing to use it: "
+                               "another user may have put files in it"},
+        {"state", 01777, false, "state is writable by everyone (mode 1777); refusing to use it: "
+                                "another user may have put files in it"},
+        {"state/archive", 0720, false, "state/archive is writable by its group (mode 0720); "
+                                       "refusing to use it: another user may have put files in it"},
+        {"state/accounts", 0702, false, "state/accounts is writable by everyone (mode 0702); "
+                                        "refusing to use it: another user may have put files in "
+                                        "it"},
+        {"state", 0700, true, "state is owned by uid 65534, not by uid 0 that runs nacme; "
+                              "refusing to use it"},
+        {"state/live", 0755, true, "state/live is owned by uid 65534, not by uid 0 that runs "
+                                   "nacme; refusing to use it"},
+    };
+    struct fixture *f = *state;
+    struct nacme_store *st;
+    char path[512], expect[512];
+    struct stat sb;
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (cases[i].chown_nobody && geteuid() != 0)
+            continue; /* only root can give a directory away */
+        nftw(f->state, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+        open_store(f);
+        store_free(f->st);
+        f->st = NULL;
+        assert_int_equal(chmod(at(f, path, sizeof(path), cases[i].dir), cases[i].mode), 0);
+        if (cases[i].chown_nobody)
+            assert_int_equal(chown(path, 65534, 65534), 0);
+        st = (struct nacme_store *)(uintptr_t)1;
+        assert_int_equal(store_open_new(&f->ctx, f->state, &st), NACME_E_INVALID);
+        assert_null(st);
+        snprintf(expect, sizeof(expect), "%s/%s", f->dir, cases[i].msg);
+        assert_string_equal(f->ctx.errmsg, expect);
+        assert_int_equal(stat(path, &sb), 0);
+        assert_int_equal(sb.st_mode & 07777, cases[i].mode);
+        if (cases[i].chown_nobody)
+            assert_int_equal(chown(path, geteuid(), getegid()), 0);
+    }
+    /* put right: the directory is ours and nobody else may write to it */
+    assert_int_equal(chmod(f->state, 0755), 0);
+    open_store(f);
+    assert_int_equal(mode_of(f, "state"), 0700);
 }
 
 static void test_open_refusals(void **state)
@@ -1065,6 +1123,7 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_lineage_refusals, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_symlink_refusals, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_open_untrusted, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_renewal_roundtrip, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_lock, fixture_setup, fixture_teardown),
     };
