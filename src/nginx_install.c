@@ -504,6 +504,24 @@ static void restore_all(struct nacme_ctx *ctx, struct nginx_plan *plan)
     }
 }
 
+/* The file is still the one the plan read: same inode, size and modification time. An editor or
+ * another tool that saved it meanwhile would otherwise lose its change to our rewrite, and our
+ * offsets would no longer fit its text. */
+static enum nacme_err unchanged_since_read(struct nacme_ctx *ctx, const struct plan_file *f)
+{
+    struct stat now;
+
+    if (fstatat(AT_FDCWD, f->path, &now, AT_SYMLINK_NOFOLLOW) != 0)
+        return nacme_fail_errno(ctx, NACME_E_IO, "cannot stat %s", f->path);
+    if (now.st_dev != f->st.st_dev || now.st_ino != f->st.st_ino ||
+        now.st_size != f->st.st_size || now.st_mtim.tv_sec != f->st.st_mtim.tv_sec ||
+        now.st_mtim.tv_nsec != f->st.st_mtim.tv_nsec)
+        return nacme_fail(ctx, NACME_E_INVALID,
+                          "%s changed while nacme was planning its edit; nothing was edited: run "
+                          "nginx-setup --install again", f->path);
+    return NACME_OK;
+}
+
 enum nacme_err nginx_plan_install(struct nacme_ctx *ctx, struct nginx_plan *plan,
                                   const char *test_cmd, time_t now, char **output)
 {
@@ -513,6 +531,10 @@ enum nacme_err nginx_plan_install(struct nacme_ctx *ctx, struct nginx_plan *plan
 
     if (output != NULL)
         *output = NULL;
+    /* Every file first, so that a changed one stops the install before anything is written. */
+    for (i = 0; i < plan->nfiles; i++)
+        if (plan->files[i].nins > 0 && (r = unchanged_since_read(ctx, &plan->files[i])) != NACME_OK)
+            return r;
     for (i = 0; i < plan->nfiles; i++) {
         struct plan_file *f = &plan->files[i];
         if (f->nins == 0)
