@@ -46,6 +46,9 @@ t_check "the signer's memory holds the account key (the scan finds a key where t
     '[ "$(python3 "$NACME_SRC/tests/lab/memscan.py" "$SIGNER" "$KEY")" = found ]'
 t_check "the main process's memory does not" \
     '[ "$(python3 "$NACME_SRC/tests/lab/memscan.py" "$PID" "$KEY")" = absent ]'
+t_case "a flaw in the network or JSON code reads process memory" \
+    "the memory of both processes scanned for the account key while an issuance waits on the CA" \
+    "found only in the signer process (no_new_privs, seccomp, Landlock, only its socket open); absent from the main process"
 wait "$PID"
 STATUS=$?
 t_check "signing went on after the held request: issued (exit $STATUS)" \
@@ -63,6 +66,7 @@ t_check "in one line naming the key file and the signal" \
      printf "%s" "$OUT" | grep -q "^nacme: .*$KEY: the account key.s signer process was killed by KILL"'
 t_check "nothing half-written: no lineage for it, no temp files" \
     '[ ! -e "$S/live/killed.example" ] && [ -z "$(find "$S" -name "*.tmp*")" ]'
+t_case "the signer process dies" "kill -KILL of the signer while finalize is held by the fault proxy" "exit 1: $OUT"
 
 # An account key that is not a key: the signer says so, naming the file.
 cp -a "$S" "$LAB_DIR/state2"
@@ -71,8 +75,10 @@ printf 'not a key\n' >"$KEY2"
 t_status "an account key file that is not a key: exit 1" 1 \
     "$NACME" --server "$PROXY_URL" --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$LAB_DIR/state2" \
     --webroot "$LAB_WEBROOT" --http-port "$LAB_HTTP_PORT" issue -d bad.example
+NOTAKEY=$T_OUTPUT
 t_check "one line naming it" \
     '[ "$(printf "%s\n" "$T_OUTPUT" | wc -l)" = 1 ] &&
      printf "%s" "$T_OUTPUT" | grep -q "^nacme: .*$KEY2: not a PEM private key"'
+t_case "an account key file that is not a key" "account.key overwritten with text" "exit 1: $NOTAKEY"
 
 t_done

@@ -26,12 +26,15 @@ start=$(date +%s%N)
 t_status "one request to a CA that never answers: exit 1" 1 \
     proxy_nacme --config "$CONF" issue -d single.example
 elapsed_ms=$((($(date +%s%N) - start) / 1000000))
+SINGLE=$T_OUTPUT
 resume_proxy
 t_check "one line naming the URL and the timeout" \
     '[ "$(printf "%s\n" "$T_OUTPUT" | wc -l)" = 1 ] &&
      printf "%s" "$T_OUTPUT" | grep -Eq "^nacme: .*https://127.0.0.1:$PROXY_PORT/.*no answer in time: .* timed out after 2[0-9]{3} milliseconds"'
 t_check "within http_timeout, well inside --timeout's 300 s (took ${elapsed_ms} ms)" \
     '[ "$elapsed_ms" -lt 15000 ]'
+t_case "a CA that accepts and never answers" "fault proxy stopped with SIGSTOP, http_timeout = 2, issue -d NAME" \
+    "exit 1 after http_timeout: $SINGLE"
 
 # A batch of 40 with 4 in flight; the CA stops answering once a few certificates are done.
 out=$LAB_DIR/batch.out
@@ -61,6 +64,9 @@ t_check "the summary counts them" \
     'printf "%s" "$OUT" | grep -q "40 certificates in .*: $done_before issued, 0 unchanged, $((40 - done_before)) failed"'
 t_check "no token files are left" '[ -z "$(tokens)" ]'
 t_check "no temp files are left in the state dir" '[ -z "$(find "$S" -name "*.tmp*")" ]'
+t_case "the CA stops answering in the middle of a batch" \
+    "fault proxy stopped with SIGSTOP once 5 of 40 certificates (--parallel 4) are done" \
+    "exit 1; the orders in flight wait out http_timeout, every other name fails at once: \"not sent: the server has stopped answering\"; finished lineages whole; the next run completes the rest"
 
 # shellcheck disable=SC2046
 t_ok "with the CA answering again, the same batch completes" \
