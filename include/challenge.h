@@ -20,4 +20,9 @@ enum nacme_err challenge_webroot_put(struct nacme_ctx *ctx, struct challenge_web
 /* Remove every token put, then free. */
 void challenge_webroot_free(struct nacme_ctx *ctx, struct challenge_webroot *w);
 
+/* After a run that did not finish (killed): remove the token files (and their temp files) it left
+ * in WEBROOT/.well-known/acme-challenge, recognised by their content, a key authorization of the
+ * account whose thumbprint is given; other files (another client's) stay. Returns how many. */
+size_t challenge_webroot_sweep(struct nacme_ctx *ctx, const char *webroot, const char *thumbprint);
+
 #endif

@@ -21,6 +21,7 @@ struct cli_state {
     const char *config_path;
     bool json;
     bool json_printed; /* --json: a document went to stdout (cli_json_print) */
+    bool after_unfinished_run; /* the state dir's lock named a run that did not finish */
     bool help;
     bool version;
     /* issue */

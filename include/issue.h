@@ -73,6 +73,8 @@ struct issue_batch_opts {
                                        * issued result then means staged, not yet live */
     bool progress; /* report progress on ctx->logf (stderr) */
     bool live;     /* as a live line (a terminal) rather than a line per certificate */
+    bool sweep_tokens; /* the run before did not finish: remove the token files it left in the
+                          webroot (challenge_webroot_sweep) once the account is known */
 };
 
 /* Many certificates in one run: one connection, one account, up to opt->parallel orders at once.

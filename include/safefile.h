@@ -26,6 +26,12 @@ enum nacme_err safefile_write_owned(struct nacme_ctx *ctx, int dirfd, const char
  * Only name's last component is not followed (a user's path may lead through links). */
 enum nacme_err safefile_read_new(struct nacme_ctx *ctx, int dirfd, const char *name, size_t max,
                                  char **data, size_t *len, const char *what);
+/* Whether name is one of safefile's temp names (".NAME.XXXXXX"). */
+bool safefile_is_temp_name(const char *name);
+/* Remove the temp files (and temp symlinks) a killed writer left in dirfd; never a directory, never
+ * through a link. Returns how many went. Only for directories no other process writes to. */
+size_t safefile_sweep_temps(int dirfd);
+
 /* The checks of safefile_read_new without the reading: *fd is open for reading (O_CLOEXEC), for
  * a process that is to read the file instead of this one (the account key's signer). */
 enum nacme_err safefile_open_read(struct nacme_ctx *ctx, int dirfd, const char *name, size_t max,

@@ -30,6 +30,8 @@ struct nacme_store {
     int archfd; /* STATE/archive and STATE/live, kept open: a run reading a thousand lineages */
     int livefd; /* resolves them once, not once per lineage */
     bool lock_waited; /* store_lock had to wait for another nacme to finish */
+    bool previous_died; /* store_lock found the lock of a run that did not finish: its temp
+                           files were removed; its http-01 tokens may still be in the webroot */
 };
 
 /* Open the state directory, creating it (0700) and its subdirectories when missing. */

@@ -1,6 +1,7 @@
 /* challenge.c - http-01 token files in the webroot, always cleaned up. */
 #include "challenge.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -118,6 +119,85 @@ out:
     free(copy);
     free(what);
     return r;
+}
+
+/* Whether dirfd/name is a regular file (not through a link) of at most max bytes holding exactly
+ * want, or (prefix) a beginning of it. */
+static bool holds(int dirfd, const char *name, const char *want, bool prefix)
+{
+    char buf[ACME_TOKEN_MAX + 128];
+    struct stat sb;
+    ssize_t n;
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    bool ok = false;
+
+    if (fd < 0)
+        return false;
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (size_t)sb.st_size < sizeof(buf) &&
+        (n = read(fd, buf, sizeof(buf) - 1)) >= 0 && n == sb.st_size) {
+        buf[n] = '\0';
+        ok = prefix ? strncmp(want, buf, (size_t)n) == 0 : strcmp(want, buf) == 0;
+    }
+    close(fd);
+    return ok;
+}
+
+/* The token file (or the temp file of one) that a run of this account left: its name a token T,
+ * its content T.THUMBPRINT (a temp file: a beginning of it). */
+static bool left_by_us(int dirfd, const char *name, const char *thumbprint)
+{
+    char token[ACME_TOKEN_MAX + 1], *keyauth;
+    size_t len = strlen(name);
+    bool ours;
+
+    if (safefile_is_temp_name(name)) {
+        len -= 2 + 6; /* the leading "." and ".XXXXXX" */
+        if (len == 0 || len > ACME_TOKEN_MAX)
+            return false;
+        memcpy(token, name + 1, len);
+        token[len] = '\0';
+    } else if (len <= ACME_TOKEN_MAX) {
+        memcpy(token, name, len + 1);
+    } else {
+        return false;
+    }
+    if (!b64url_is_token(token, ACME_TOKEN_MAX) ||
+        (keyauth = nacme_printf_new("%s.%s", token, thumbprint)) == NULL)
+        return false;
+    ours = holds(dirfd, name, keyauth, name[0] == '.');
+    free(keyauth);
+    return ours;
+}
+
+size_t challenge_webroot_sweep(struct nacme_ctx *ctx, const char *webroot, const char *thumbprint)
+{
+    struct dirent *e;
+    size_t removed = 0;
+    DIR *d = NULL;
+    int root, wk = -1, ch = -1, fd;
+
+    if ((root = open(webroot, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return 0;
+    if ((wk = openat(root, ".well-known", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0)
+        ch = openat(wk, "acme-challenge", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (ch >= 0 && (fd = dup(ch)) >= 0 && (d = fdopendir(fd)) == NULL)
+        close(fd);
+    if (d != NULL)
+        rewinddir(d);
+    while (d != NULL && (e = readdir(d)) != NULL)
+        if (left_by_us(ch, e->d_name, thumbprint) && unlinkat(ch, e->d_name, 0) == 0)
+            removed++;
+    if (d != NULL)
+        closedir(d);
+    if (removed > 0)
+        nacme_verbose(ctx, "%s/.well-known/acme-challenge: %zu token file%s of an unfinished run "
+                           "removed", webroot, removed, removed == 1 ? "" : "s");
+    if (ch >= 0)
+        close(ch);
+    if (wk >= 0)
+        close(wk);
+    close(root);
+    return removed;
 }
 
 void challenge_webroot_free(struct nacme_ctx *ctx, struct challenge_webroot *w)

@@ -120,6 +120,7 @@ static enum nacme_err run_batch(struct cli_state *st, struct nacme_config *cfg,
         .parallel = st->parallel ? st->parallel : 10,
         .progress = true,
         .live = isatty(STDERR_FILENO) && st->ctx->loglevel <= NACME_LOG_INFO,
+        .sweep_tokens = st->after_unfinished_run,
     };
     struct issue_result *res = NULL;
     struct timespec t0, t1;
@@ -220,9 +221,11 @@ static enum nacme_err lock_state(struct cli_state *st, const struct nacme_config
 {
     enum nacme_err r;
 
-    if ((r = store_open_new(st->ctx, cfg->state_dir, store)) != NACME_OK)
+    if ((r = store_open_new(st->ctx, cfg->state_dir, store)) != NACME_OK ||
+        (r = store_lock(st->ctx, *store, (int)cfg->lock_wait)) != NACME_OK)
         return r;
-    return store_lock(st->ctx, *store, (int)cfg->lock_wait);
+    st->after_unfinished_run = (*store)->previous_died;
+    return NACME_OK;
 }
 
 enum nacme_err cmd_issue(struct cli_state *st, struct nacme_config *cfg)
@@ -250,7 +253,7 @@ static enum nacme_err issue_locked(struct cli_state *st, struct nacme_config *cf
                                 .profile = st->profile ? st->profile : cfg->profile,
                                 .key_type = kt};
     struct deploy_opts dopt;
-    struct issue_batch_opts opt = {.parallel = 1};
+    struct issue_batch_opts opt = {.parallel = 1, .sweep_tokens = st->after_unfinished_run};
     struct issue_result res;
     char date[32];
     struct tm tm;

@@ -464,6 +464,7 @@ static void renew_group(struct renew_run *run, size_t first, bool *in_group,
         .parallel = run->st->parallel ? run->st->parallel : 10,
         .deploy = dopt,
         .pending = pending,
+        .sweep_tokens = run->store->previous_died,
     };
     struct issue_request *reqs = NULL;
     struct issue_result *res = NULL;

@@ -18,6 +18,7 @@
 #include "acme.h"
 #include "cert.h"
 #include "challenge.h"
+#include "jws.h"
 #include "csr.h"
 #include "deploy.h"
 #include "http.h"
@@ -44,6 +45,7 @@ struct issue_staged {
 
 /* What every order of a run shares. */
 struct issue_run {
+    bool sweep_tokens; /* issue_batch_opts.sweep_tokens */
     struct nacme_ctx *ctx;
     const struct nacme_config *cfg;
     const char *server_url;
@@ -179,6 +181,18 @@ out:
 
 /* ---- account ---------------------------------------------------------------------------- */
 
+/* A killed run could not remove its token files; this run holds the lock now. */
+static void sweep_tokens(struct issue_run *run)
+{
+    char *thumbprint = NULL;
+
+    if (jwk_thumbprint_new(run->ctx, run->account_key, &thumbprint) == NACME_OK)
+        challenge_webroot_sweep(run->ctx, run->cfg->webroot, thumbprint);
+    else
+        run->ctx->err = NACME_OK; /* only housekeeping: the run goes on */
+    free(thumbprint);
+}
+
 static enum nacme_err account_setup(struct issue_run *run)
 {
     struct acme_account_opts o = {
@@ -213,6 +227,8 @@ static enum nacme_err account_setup(struct issue_run *run)
     }
     if ((r = acme_account_ensure(run->acme, run->account_key, &o, &url)) != NACME_OK)
         goto out;
+    if (run->sweep_tokens && run->cfg->webroot != NULL)
+        sweep_tokens(run);
     if (known == NULL || strcmp(known, url) != 0) {
         nacme_verbose(run->ctx, "account %s", url);
         r = store_account_save(run->ctx, run->store, run->server_url, NULL, 0, url);
@@ -1101,6 +1117,7 @@ enum nacme_err issue_batch_run(struct nacme_ctx *ctx, const struct nacme_config 
         }
         goto out;
     }
+    run.sweep_tokens = opt != NULL && opt->sweep_tokens;
     if (opt != NULL && opt->deploy != NULL) {
         run.deploy = opt->deploy;
         if ((run.staged = calloc(n, sizeof(*run.staged))) == NULL) {

@@ -1,6 +1,8 @@
 /* safefile.c - writing, reading and making directories without trusting what is already there. */
 #include "safefile.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -38,6 +40,42 @@ static int random_suffix(char *suffix)
         suffix[i] = alphabet[bytes[i] % (sizeof(alphabet) - 1)];
     suffix[SAFEFILE_SUFFIX_LEN] = '\0';
     return 0;
+}
+
+bool safefile_is_temp_name(const char *name)
+{
+    size_t len = strlen(name), i;
+
+    /* ".", at least one character of NAME, ".", and the suffix */
+    if (len < 3 + SAFEFILE_SUFFIX_LEN || name[0] != '.' || name[len - SAFEFILE_SUFFIX_LEN - 1] != '.')
+        return false;
+    for (i = len - SAFEFILE_SUFFIX_LEN; i < len; i++)
+        if (!isalnum((unsigned char)name[i]))
+            return false;
+    return true;
+}
+
+size_t safefile_sweep_temps(int dirfd)
+{
+    struct dirent *e;
+    struct stat sb;
+    size_t removed = 0;
+    DIR *d;
+    int fd = dup(dirfd);
+
+    if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    rewinddir(d); /* a dup shares its offset with dirfd, which may have been read before */
+    while ((e = readdir(d)) != NULL)
+        if (safefile_is_temp_name(e->d_name) &&
+            fstatat(dirfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+            (S_ISREG(sb.st_mode) || S_ISLNK(sb.st_mode)) && unlinkat(dirfd, e->d_name, 0) == 0)
+            removed++;
+    closedir(d);
+    return removed;
 }
 
 /* A fresh ".NAME.XXXXXX" for a temp file next to name, or NULL with errno set. */

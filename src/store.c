@@ -327,6 +327,10 @@ void store_free(struct nacme_store *st)
 {
     if (st == NULL)
         return;
+    /* A finished run, whatever its outcome, leaves the lock empty (see sweep_after). */
+    if (st->lockfd >= 0 && ftruncate(st->lockfd, 0) != 0) {
+        /* the next run sweeps for nothing: harmless */
+    }
     fd_close(st->lockfd);
     fd_close(st->archfd);
     fd_close(st->livefd);
@@ -1350,8 +1354,54 @@ static long lock_holder(int fd)
     return end != buf && pid > 0 ? pid : 0;
 }
 
+/* Remove temp files in dirfd and, depth levels down, in its subdirectories (never following a
+ * link). */
+static size_t sweep_tree(int dirfd, int depth)
+{
+    struct dirent *e;
+    size_t removed = safefile_sweep_temps(dirfd);
+    DIR *d;
+    int fd, sub;
+
+    if (depth == 0 || (fd = dup(dirfd)) < 0)
+        return removed;
+    if ((d = fdopendir(fd)) == NULL) {
+        close(fd);
+        return removed;
+    }
+    rewinddir(d); /* the dup shares dirfd's offset, which safefile_sweep_temps moved */
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' ||
+            (sub = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+            continue;
+        removed += sweep_tree(sub, depth - 1);
+        close(sub);
+    }
+    closedir(d);
+    return removed;
+}
+
+/* The lock file still named a process: that nacme ended without releasing the state dir as a
+ * finished run does (killed, or the machine went down), and may have left temp files behind. Only
+ * nacme writes below the state dir and the lock is ours now, so they can go. */
+static void sweep_after(struct nacme_ctx *ctx, struct nacme_store *st, long pid)
+{
+    size_t n = sweep_tree(st->dirfd, 0) + sweep_tree(st->livefd, 0) +
+               sweep_tree(st->archfd, 2); /* archive/NAME/N */
+    int acc = openat(st->dirfd, "accounts", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+    if (acc >= 0) {
+        n += sweep_tree(acc, 1);
+        close(acc);
+    }
+    st->previous_died = true;
+    nacme_verbose(ctx, "the previous nacme (pid %ld) did not finish: %zu temp file%s removed from %s",
+                  pid, n, n == 1 ? "" : "s", st->path);
+}
+
 enum nacme_err store_lock(struct nacme_ctx *ctx, struct nacme_store *st, int wait_s)
 {
+    long previous;
     struct stat sb;
     char pid[32];
     char *what = NULL;
@@ -1404,7 +1454,10 @@ enum nacme_err store_lock(struct nacme_ctx *ctx, struct nacme_store *st, int wai
         waited_ms += STORE_LOCK_POLL_MS;
         st->lock_waited = true;
     }
-    /* Only a message for the next waiter: losing it costs nothing but the pid in that message. */
+    if ((previous = lock_holder(fd)) > 0)
+        sweep_after(ctx, st, previous);
+    /* A message for the next waiter, and (cleared by store_free) the mark of a run that has not
+     * finished. */
     n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
     if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
         nacme_verbose(ctx, "cannot write the pid into %s", what);
