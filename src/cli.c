@@ -15,6 +15,7 @@
 
 #include "cli_cmd.h"
 #include "config.h"
+#include "dns01.h"
 #include "nacme.h"
 
 enum cli_cmd_bit {
@@ -68,6 +69,9 @@ enum cli_opt_id {
     OPT_METRICS,
     OPT_INSTALL,
     OPT_NGINX,
+    OPT_CHALLENGE,
+    OPT_DNS_HOOK,
+    OPT_DNS_RESOLVER,
     OPT_VERBOSE = 'v',
     OPT_QUIET = 'q',
     OPT_HELP = 'h',
@@ -130,6 +134,15 @@ static const struct cli_option cli_options[] = {
      "keep the lineage's private key for the new certificate (recorded: renew repeats it)"},
     {"preferred-chain", OPT_PREFERRED_CHAIN, required_argument, "ISSUER", CMD_ISSUE | CMD_RENEW,
      "of the CA's chains, the one whose topmost certificate's issuer CN is ISSUER (recorded)"},
+    {"challenge", OPT_CHALLENGE, required_argument, "TYPE", CMD_ISSUE,
+     "http-01 (default: a token file nginx serves) or dns-01 (a TXT record through --dns-hook; "
+     "needed for wildcard names) (recorded)"},
+    {"dns-hook", OPT_DNS_HOOK, required_argument, "PROG", CMD_ISSUE,
+     "dns-01: run as PROG add|remove RECORD VALUE (no shell) to put and take away each TXT "
+     "record (recorded)"},
+    {"dns-resolver", OPT_DNS_RESOLVER, required_argument, "IP[:PORT]", CMD_ISSUE,
+     "dns-01: after the hook, ask this resolver until it answers the TXT value, before the CA "
+     "is asked to look (recorded)"},
     {"timeout", OPT_TIMEOUT, required_argument, "SECONDS", CMD_ISSUE | CMD_RENEW,
      "give up waiting for validation and issuance after this long (default 300)"},
     {"reload", OPT_RELOAD, no_argument, NULL, CMD_ISSUE | CMD_NGINX_SETUP | CMD_ACCOUNT_ROLLOVER,
@@ -181,8 +194,9 @@ struct cli_command {
 static const struct cli_command cli_commands[] = {
     {"issue", CMD_ISSUE,
      "-d NAME [-d NAME ...] [--cert-name NAME | --separate [--parallel N]] | --nginx "
-     "[--key-type TYPE] [--reuse-key] [--preferred-chain ISSUER] [--force] [--reload]",
-     "obtain a certificate for one or more names over http-01", cmd_issue},
+     "[--key-type TYPE] [--reuse-key] [--preferred-chain ISSUER] [--force] [--reload] "
+     "[--challenge dns-01 --dns-hook PROG [--dns-resolver IP[:PORT]]]",
+     "obtain a certificate for one or more names over http-01 (or dns-01)", cmd_issue},
     {"renew", CMD_RENEW,
      "[--cert-name NAME] [--force] [--reuse-key] [--preferred-chain ISSUER] [--dry-run] "
      "[--no-reload]",
@@ -356,6 +370,23 @@ static enum nacme_err set_preferred_chain(struct cli_state *st, const char *v)
     return NACME_OK;
 }
 
+static enum nacme_err set_challenge(struct cli_state *st, const char *v)
+{
+    if (!config_challenge_valid(v))
+        return nacme_fail(st->ctx, NACME_E_USAGE, "--challenge %s: give http-01 or dns-01", v);
+    return set_string(st, &st->cl.challenge, v);
+}
+
+static enum nacme_err set_resolver(struct cli_state *st, const char *v)
+{
+    struct dns01_resolver res;
+
+    if (dns01_resolver_parse(v, &res) != 0)
+        return nacme_fail(st->ctx, NACME_E_USAGE,
+                          "--dns-resolver %s: give IP, IP:PORT, IPv6 or [IPv6]:PORT", v);
+    return set_string(st, &st->cl.dns_resolver, v);
+}
+
 static enum nacme_err add_domain(struct cli_state *st, const char *v)
 {
     char **d = realloc(st->domains, (st->ndomains + 1) * sizeof(*d));
@@ -453,6 +484,9 @@ static enum nacme_err apply_option(struct cli_state *st, int id, const char *v)
     case OPT_METRICS: return set_string(st, &c->metrics_file, v);
     case OPT_INSTALL: st->install = true; return NACME_OK;
     case OPT_NGINX: st->nginx = true; return NACME_OK;
+    case OPT_CHALLENGE: return set_challenge(st, v);
+    case OPT_DNS_HOOK: return set_string(st, &c->dns_hook, v);
+    case OPT_DNS_RESOLVER: return set_resolver(st, v);
     default: return nacme_fail(st->ctx, NACME_E_USAGE, "unknown option (see nacme --help)");
     }
 }
@@ -547,10 +581,12 @@ static enum nacme_err merge_config(struct cli_state *st, struct nacme_config *cf
     struct nacme_config *c = &st->cl;
     char **from[] = {&c->server,   &c->ca_bundle, &c->state_dir, &c->webroot,
                      &c->email,    &c->key_type,  &c->eab_kid,   &c->eab_hmac_key,
-                     &c->nginx_snippets, &c->nginx_conf, &c->metrics_file};
+                     &c->nginx_snippets, &c->nginx_conf, &c->metrics_file,
+                     &c->challenge, &c->dns_hook, &c->dns_resolver};
     char **to[] = {&cfg->server,   &cfg->ca_bundle, &cfg->state_dir, &cfg->webroot,
                    &cfg->email,    &cfg->key_type,  &cfg->eab_kid,   &cfg->eab_hmac_key,
-                   &cfg->nginx_snippets, &cfg->nginx_conf, &cfg->metrics_file};
+                   &cfg->nginx_snippets, &cfg->nginx_conf, &cfg->metrics_file,
+                   &cfg->challenge, &cfg->dns_hook, &cfg->dns_resolver};
     enum nacme_err r;
     size_t i;
 

@@ -621,6 +621,26 @@ static char **lineage_string(struct store_lineage *lin, size_t i)
     return (char **)(void *)((char *)lin + lineage_strings[i].offset);
 }
 
+/* Optional strings: absent from records written before they existed, and when unset. */
+static const struct {
+    const char *field;
+    size_t offset;
+} lineage_optional[] = {
+    {"preferred_chain", offsetof(struct store_lineage, preferred_chain)},
+    {"dns_hook", offsetof(struct store_lineage, dns_hook)},
+    {"dns_resolver", offsetof(struct store_lineage, dns_resolver)},
+};
+
+static char **lineage_optional_string(struct store_lineage *lin, size_t i)
+{
+    return (char **)(void *)((char *)lin + lineage_optional[i].offset);
+}
+
+static const char *lineage_optional_get(const struct store_lineage *lin, size_t i)
+{
+    return *(char *const *)(const void *)((const char *)lin + lineage_optional[i].offset);
+}
+
 void store_lineage_free(struct store_lineage *lin)
 {
     size_t i;
@@ -633,6 +653,8 @@ void store_lineage_free(struct store_lineage *lin)
         free(lin->domains[i]);
     free(lin->domains);
     free(lin->preferred_chain);
+    free(lin->dns_hook);
+    free(lin->dns_resolver);
     store_renewal_clear(&lin->renewal);
     free(lin);
 }
@@ -878,12 +900,16 @@ static enum nacme_err lineage_decode(struct nacme_ctx *ctx, json_t *root, const 
         goto out;
     }
     lin->reuse_key = json_is_true(reuse);
-    if ((pref = json_object_get(root, "preferred_chain")) != NULL) {
+    for (i = 0; i < sizeof(lineage_optional) / sizeof(lineage_optional[0]); i++) {
+        if ((pref = json_object_get(root, lineage_optional[i].field)) == NULL)
+            continue;
         if (!json_is_string(pref)) {
-            r = nacme_fail(ctx, NACME_E_INVALID, "%s: field preferred_chain is not a string", what);
+            r = nacme_fail(ctx, NACME_E_INVALID, "%s: field %s is not a string", what,
+                           lineage_optional[i].field);
             goto out;
         }
-        if ((lin->preferred_chain = nacme_strdup_new(json_string_value(pref))) == NULL) {
+        if ((*lineage_optional_string(lin, i) = nacme_strdup_new(json_string_value(pref))) ==
+            NULL) {
             r = oom(ctx);
             goto out;
         }
@@ -966,10 +992,13 @@ static enum nacme_err lineage_encode(struct nacme_ctx *ctx, const struct store_l
         r = nacme_fail(ctx, NACME_E_INVALID, "cannot encode %s: field reuse_key", what);
         goto out;
     }
-    if (lin->preferred_chain != NULL &&
-        json_object_set_new(root, "preferred_chain", json_string(lin->preferred_chain)) != 0) {
-        r = nacme_fail(ctx, NACME_E_INVALID, "cannot encode %s: field preferred_chain", what);
-        goto out;
+    for (i = 0; i < sizeof(lineage_optional) / sizeof(lineage_optional[0]); i++) {
+        const char *v = lineage_optional_get(lin, i);
+        if (v != NULL && json_object_set_new(root, lineage_optional[i].field, json_string(v)) != 0) {
+            r = nacme_fail(ctx, NACME_E_INVALID, "cannot encode %s: field %s", what,
+                           lineage_optional[i].field);
+            goto out;
+        }
     }
     if ((renewal = renewal_encode_new(&lin->renewal)) != NULL &&
         json_object_set_new(root, "renewal", renewal) != 0) {
