@@ -189,7 +189,9 @@ static const char *no_answer(int h_err)
     switch (h_err) {
     case HOST_NOT_FOUND: return "NXDOMAIN";
     case NO_DATA: return "no TXT record";
-    case TRY_AGAIN: return "no answer (a timeout or SERVFAIL)";
+    /* glibc also counts an empty answer that is neither authoritative nor recursive here */
+    case TRY_AGAIN: return "no usable answer (a timeout, SERVFAIL or REFUSED, or an empty "
+                           "answer that is not authoritative)";
     default: return "no usable answer";
     }
 }
@@ -249,6 +251,7 @@ struct dns01_record {
     char *domain; /* as ordered */
     char *record;
     char *value;
+    bool ran;     /* the add hook was started: it may have added the record */
 };
 
 struct dns01_hook {
@@ -286,17 +289,20 @@ static void ended(int ws, char *buf, size_t size)
         snprintf(buf, size, "ended with wait status %d", ws);
 }
 
-/* Run `cmd ACTION RECORD VALUE` for rec; NACME_OK only when it exited with status 0. */
+/* Run `cmd ACTION RECORD VALUE` for rec; NACME_OK only when it exited with status 0. *ran says
+ * whether it was started at all. */
 static enum nacme_err hook_call(struct nacme_ctx *ctx, const struct dns01_hook *h,
-                                const char *action, const struct dns01_record *rec)
+                                const char *action, const struct dns01_record *rec, bool *ran)
 {
     const char *args[] = {action, rec->record, rec->value, NULL};
     struct nacme_ctx hctx;
     char *var = NULL, **env = NULL, *output = NULL;
     char shown[DNS01_SHOWN_MAX + 1], how[96];
+    size_t len;
     int ws = -1;
     enum nacme_err r;
 
+    *ran = false;
     nacme_ctx_init(&hctx);
     if ((var = nacme_printf_new("NACME_DOMAIN=%s", rec->domain)) == NULL ||
         (env = run_env_new(&var, 1)) == NULL) {
@@ -305,6 +311,7 @@ static enum nacme_err hook_call(struct nacme_ctx *ctx, const struct dns01_hook *
     }
     nacme_verbose(ctx, "%s: dns_hook %s %s %s", rec->domain, action, rec->record, rec->value);
     r = run_command_argv_new(&hctx, h->cmd, args, env, h->timeout_s, &output, &ws);
+    *ran = r == NACME_OK || r == NACME_E_TIMEOUT;
     if (r == NACME_E_TIMEOUT) {
         r = nacme_fail(ctx, NACME_E_INVALID,
                        "%s: dns_hook \"%s\" %s %s did not finish within %d s (dns_hook_timeout); "
@@ -318,6 +325,8 @@ static enum nacme_err hook_call(struct nacme_ctx *ctx, const struct dns01_hook *
         goto out;
     }
     nacme_sanitize(shown, sizeof(shown), output, DNS01_SHOWN_MAX);
+    for (len = strlen(shown); len > 0 && shown[len - 1] == ' '; len--)
+        shown[len - 1] = '\0'; /* the final newline */
     if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
         ended(ws, how, sizeof(how));
         r = nacme_fail(ctx, NACME_E_INVALID, "%s: dns_hook \"%s\" %s %s %s%s%s", rec->domain,
@@ -352,7 +361,7 @@ enum nacme_err dns01_hook_add(struct nacme_ctx *ctx, struct dns01_hook *h, const
     }
     /* remembered before the hook runs: one that fails half way may have added it anyway */
     h->n++;
-    return hook_call(ctx, h, "add", rec);
+    return hook_call(ctx, h, "add", rec, &rec->ran);
 }
 
 static long ms_left(const struct timespec *deadline)
@@ -441,6 +450,7 @@ void dns01_hook_free(struct nacme_ctx *ctx, struct dns01_hook *h)
 {
     struct nacme_ctx rctx;
     size_t i;
+    bool ran;
 
     if (h == NULL)
         return;
@@ -448,8 +458,9 @@ void dns01_hook_free(struct nacme_ctx *ctx, struct dns01_hook *h)
         nacme_ctx_init(&rctx);
         rctx.loglevel = ctx->loglevel;
         rctx.logf = ctx->logf;
-        /* the failure is said, not returned: the order's own outcome stands */
-        if (hook_call(&rctx, h, "remove", &h->recs[i]) != NACME_OK)
+        /* the failure is said, not returned: the order's own outcome stands; a hook that could
+         * not even be started added nothing */
+        if (h->recs[i].ran && hook_call(&rctx, h, "remove", &h->recs[i], &ran) != NACME_OK)
             nacme_log(ctx, NACME_LOG_ERROR, "warning: %s", rctx.errmsg);
         free(h->recs[i].domain);
         free(h->recs[i].record);
