@@ -155,7 +155,7 @@ struct acme_chall {
 struct acme_authz {
     char *url;
     char *status;     /* pending, valid, invalid, deactivated, expired, revoked */
-    char *identifier; /* the DNS name; for a wildcard the name without its "*." (RFC 8555 §7.1.4) */
+    char *identifier; /* the DNS name; a wildcard's without its "*." (RFC 8555 §7.1.4) */
     bool wildcard;
     struct acme_chall http01;
     struct acme_chall dns01;

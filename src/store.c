@@ -994,7 +994,8 @@ static enum nacme_err lineage_encode(struct nacme_ctx *ctx, const struct store_l
     }
     for (i = 0; i < sizeof(lineage_optional) / sizeof(lineage_optional[0]); i++) {
         const char *v = lineage_optional_get(lin, i);
-        if (v != NULL && json_object_set_new(root, lineage_optional[i].field, json_string(v)) != 0) {
+        if (v != NULL &&
+            json_object_set_new(root, lineage_optional[i].field, json_string(v)) != 0) {
             r = nacme_fail(ctx, NACME_E_INVALID, "cannot encode %s: field %s", what,
                            lineage_optional[i].field);
             goto out;
