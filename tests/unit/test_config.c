@@ -39,7 +39,12 @@ static void test_every_key(void **state)
                             "eab_hmac_key = \"c2VjcmV0\"\n"
                             "nginx_http_port = 8080\n"
                             "preflight = false\n"
-                            "nginx_conf = \"/srv/nginx/nginx.conf\"\n");
+                            "nginx_conf = \"/srv/nginx/nginx.conf\"\n"
+                            "challenge = \"dns-01\"\n"
+                            "dns_hook = \"/usr/local/sbin/hook --zone example.com\"\n"
+                            "dns_resolver = \"[2001:db8::53]:5353\"\n"
+                            "dns_hook_timeout = 30\n"
+                            "dns_wait_timeout = 600\n");
     struct nacme_config cfg = {0};
     struct nacme_ctx ctx;
 
@@ -58,6 +63,11 @@ static void test_every_key(void **state)
     assert_int_equal(cfg.nginx_http_port, 8080);
     assert_true(cfg.preflight_off);
     assert_string_equal(cfg.nginx_conf, "/srv/nginx/nginx.conf");
+    assert_string_equal(cfg.challenge, "dns-01");
+    assert_string_equal(cfg.dns_hook, "/usr/local/sbin/hook --zone example.com");
+    assert_string_equal(cfg.dns_resolver, "[2001:db8::53]:5353");
+    assert_int_equal(cfg.dns_hook_timeout, 30);
+    assert_int_equal(cfg.dns_wait_timeout, 600);
     config_clear(&cfg);
     unlink(path);
     free(path);
@@ -81,6 +91,11 @@ static void test_errors_name_file_and_line(void **state)
         {"nginx_http_port = 65536\n", 1, "nginx_http_port 65536 is not a port"},
         {"nginx_https_port = -1\n", 1, "nginx_https_port -1 is not a port"},
         {"preflight = sometimes\n", 1, "preflight"},
+        {"challenge = \"tls-alpn-01\"\n", 1, "challenge \"tls-alpn-01\" is not http-01 or dns-01"},
+        {"\ndns_resolver = \"ns1.example.com\"\n", 2, "dns_resolver \"ns1.example.com\""},
+        {"dns_resolver = \"127.0.0.1:0\"\n", 1, "dns_resolver"},
+        {"dns_hook_timeout = 0\n", 1, "dns_hook_timeout 0 is not a number of seconds"},
+        {"dns_wait_timeout = 3601\n", 1, "dns_wait_timeout 3601 is not a number of seconds"},
     };
     struct nacme_ctx ctx;
     char prefix[256];
@@ -154,6 +169,11 @@ static void test_defaults_fill_only_unset(void **state)
     assert_int_equal(cfg.nginx_http_port, 80);
     assert_int_equal(cfg.nginx_https_port, 443);
     assert_false(cfg.preflight_off);
+    assert_string_equal(cfg.challenge, "http-01");
+    assert_null(cfg.dns_hook);
+    assert_null(cfg.dns_resolver);
+    assert_int_equal(cfg.dns_hook_timeout, 120);
+    assert_int_equal(cfg.dns_wait_timeout, 120);
     config_clear(&cfg);
 }
 
