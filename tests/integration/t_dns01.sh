@@ -3,7 +3,7 @@
 # (tests/lab/dns-hook.sh) sets and clears the TXT records through challtestsrv's management API
 # and logs every call. One name; a wildcard with its base name in one certificate (two values for
 # one record name, both added before either challenge starts); waiting for the resolver, and
-# giving up on it; a failing and a slow hook; wildcards refused with http-01; --separate; the
+# giving up on it, an interrupt; a failing and a slow hook; wildcards refused with http-01; --separate; the
 # configuration keys; renew without flags; list --json.
 set -u
 . "$NACME_SRC/tests/lab/lib.sh"
@@ -106,6 +106,25 @@ t_check "one line naming the record, the resolver and what it answered" \
 t_check "the remove hook was called after the failure" \
     '[ "$(cut -d" " -f1 "$DNS_HOOK_LOG" | tr "\n" " ")" = "add remove " ]'
 t_check "no lineage was written" '[ ! -e "$S/archive/invisible.example" ]'
+
+# ---- interrupted while waiting for the resolver: the record is still removed -----------------
+printf 'dns_wait_timeout = 60\n' >"$CONF"
+hook_log_reset
+DNS_HOOK_SKIP=1 "$NACME" --server "$LAB_ACME_URL" --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$S" \
+    --config "$CONF" --agree-tos issue --challenge dns-01 --dns-hook "$HOOK" \
+    --dns-resolver "$RESOLVER" -d interrupted.example >"$LAB_DIR/int.out" 2>&1 &
+pid=$!
+for _ in $(seq 100); do grep -q "^add " "$DNS_HOOK_LOG" 2>/dev/null && break; sleep 0.1; done
+start=$(date +%s)
+kill -TERM "$pid"
+wait "$pid"
+status=$? out=$(cat "$LAB_DIR/int.out")
+t_check "SIGTERM while waiting for the resolver: exit 1, at once" \
+    '[ "$status" = 1 ] && [ $(($(date +%s) - start)) -le 5 ]'
+t_check "saying it was interrupted, naming the record" \
+    'printf "%s" "$out" | grep -q "^nacme: interrupted.example: interrupted by .* waiting for TXT _acme-challenge.interrupted.example at $RESOLVER"'
+t_check "the remove hook was called after the interrupt" \
+    '[ "$(cut -d" " -f1,2 "$DNS_HOOK_LOG" | tr "\n" ";")" = "add _acme-challenge.interrupted.example;remove _acme-challenge.interrupted.example;" ]'
 
 # ---- a hook that takes too long is killed -------------------------------------------------------
 printf 'dns_hook_timeout = 1\n' >"$CONF"
