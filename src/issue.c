@@ -41,6 +41,7 @@ struct issue_staged {
     struct store_lineage *old;    /* the record before, or NULL for a first version */
     char *new_serial;
     char *old_serial;             /* of the certificate live before, or NULL */
+    char *sni;                    /* the name nginx is asked for it by (sni_name_new) */
 };
 
 /* What every order of a run shares. */
@@ -674,6 +675,19 @@ static char *live_serial_new(struct issue_job *j)
     return serial;
 }
 
+/* The name deploy asks nginx for the certificate by (SNI): the first name that is not a
+ * wildcard, or, for a certificate of wildcards only, a name under the first, which nginx's
+ * wildcard server_name answers ("*" is no host name to send). NULL on OOM. */
+static char *sni_name_new(const struct issue_request *req)
+{
+    size_t i;
+
+    for (i = 0; i < req->nnames; i++)
+        if (!names_is_wildcard(req->names[i]))
+            return nacme_strdup_new(req->names[i]);
+    return nacme_printf_new("nacme-check%s", req->names[0] + 1);
+}
+
 /* Deploying runs stage the version now and switch it with the others after nginx's test. */
 static enum nacme_err stage(struct issue_job *j, struct store_lineage *lin,
                             struct store_lineage **old, const struct cert_chain *chain,
@@ -689,7 +703,8 @@ static enum nacme_err stage(struct issue_job *j, struct store_lineage *lin,
     stg->old = *old;
     *old = NULL;
     stg->old_serial = live_serial_new(j);
-    if ((stg->new_serial = nacme_strdup_new(ci->serial_hex)) == NULL)
+    if ((stg->new_serial = nacme_strdup_new(ci->serial_hex)) == NULL ||
+        (stg->sni = sni_name_new(j->req)) == NULL)
         return nacme_fail(j->ctx, NACME_E_NOMEM, "out of memory");
     lin->version = stg->new_version;
     return NACME_OK;
@@ -966,7 +981,7 @@ static enum nacme_err run_deploy(struct issue_run *run)
             .lin_old = stg->old,
             .new_version = stg->new_version,
             .old_version = stg->old ? stg->old->version : 0,
-            .sni = run->reqs[i].names[0],
+            .sni = stg->sni,
             .new_serial = stg->new_serial,
             .old_serial = stg->old_serial,
         };
@@ -1071,11 +1086,10 @@ static enum nacme_err pending_take(struct issue_run *run, struct issue_pending *
             continue;
         lineage_record(&rec, &run->reqs[i], run->cfg, run->server_url, stg->new_version);
         *it = (struct issue_pending_item){.new_version = stg->new_version};
-        if ((it->lin_new = lineage_copy_new(&rec)) == NULL ||
-            (it->sni = nacme_strdup_new(run->reqs[i].names[0])) == NULL) {
-            store_lineage_free(it->lin_new);
+        if ((it->lin_new = lineage_copy_new(&rec)) == NULL)
             return nacme_fail(run->ctx, NACME_E_NOMEM, "out of memory");
-        }
+        it->sni = stg->sni;
+        stg->sni = NULL;
         it->lin_old = stg->old;
         stg->old = NULL;
         it->new_serial = stg->new_serial;
@@ -1121,6 +1135,7 @@ static void staged_free(struct issue_staged *staged, size_t n)
         store_lineage_free(staged[i].old);
         free(staged[i].new_serial);
         free(staged[i].old_serial);
+        free(staged[i].sni);
     }
     free(staged);
 }
