@@ -13,6 +13,7 @@
 #include "names.h"
 #include "nginx_conf.h"
 #include "nginx_sites.h"
+#include "run.h"
 #include "store.h"
 
 static const char *outcome_name(enum issue_outcome o)
@@ -45,17 +46,41 @@ static json_t *issue_json_new(const struct issue_request *req, const struct nacm
     return o;
 }
 
-/* The challenge and the names it can prove, before any order: a wildcard only through DNS
- * (RFC 8555 §7.1.3), an address never through DNS (RFC 8738 §7). */
+/* The hook is recorded for renew, which cron or a timer runs from another directory: its program
+ * is a name found in PATH or an absolute path, never a relative one. */
+static enum nacme_err check_dns_hook(struct cli_state *st, const char *hook)
+{
+    char *copy = NULL, *argv[32];
+    enum nacme_err r = NACME_OK;
+
+    if ((copy = nacme_strdup_new(hook)) == NULL)
+        return nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
+    if (run_split_words(copy, argv, sizeof(argv) / sizeof(argv[0])) != 0)
+        r = nacme_fail(st->ctx, NACME_E_USAGE,
+                       "dns_hook \"%s\": give a program and its arguments, quotes closed", hook);
+    else if (argv[0][0] != '/' && strchr(argv[0], '/') != NULL)
+        r = nacme_fail(st->ctx, NACME_E_USAGE,
+                       "dns_hook \"%s\": give the program's absolute path (it is recorded, and "
+                       "renew runs elsewhere)",
+                       hook);
+    free(copy);
+    return r;
+}
+
+/* The challenge and the names it can prove, before any order: a wildcard only through DNS (what
+ * CAs require; RFC 8555 §7.1.3 lets an order hold one), an address never through DNS (RFC 8738). */
 static enum nacme_err check_challenge(struct cli_state *st, const struct nacme_config *cfg)
 {
     bool dns = strcmp(cfg->challenge, NACME_CHALLENGE_DNS01) == 0;
+    enum nacme_err r;
     size_t i, k;
 
     if (dns && cfg->dns_hook == NULL)
         return nacme_fail(st->ctx, NACME_E_USAGE,
                           "--challenge dns-01 needs --dns-hook PROG (or dns_hook in the "
                           "configuration): nacme puts TXT records only through it");
+    if (dns && (r = check_dns_hook(st, cfg->dns_hook)) != NACME_OK)
+        return r;
     for (i = 0; i < st->ndomains; i++) {
         if (!dns && names_is_wildcard(st->domains[i]))
             return nacme_fail(st->ctx, NACME_E_USAGE,

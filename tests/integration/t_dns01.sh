@@ -74,6 +74,9 @@ t_check "one line saying a wildcard needs --challenge dns-01" \
 t_check "refused before any order: not even a state directory" '[ ! -e "$FRESH" ]'
 t_status "dns-01 without a hook is a usage error" 2 dns_nacme issue --challenge dns-01 -d x.example
 t_check "saying --dns-hook is needed" 'printf "%s" "$T_OUTPUT" | grep -q "needs --dns-hook PROG"'
+t_status "a hook by a relative path is a usage error (renew runs elsewhere)" 2 \
+    dns_nacme issue --challenge dns-01 --dns-hook ./hook.sh -d x.example
+t_check "asking for the absolute path" 'printf "%s" "$T_OUTPUT" | grep -q "give the program.s absolute path"'
 t_status "a bad --dns-resolver is a usage error" 2 dns01 --dns-resolver '[::1' -d x.example
 t_status "--challenge tls-alpn-01 is a usage error" 2 dns_nacme issue --challenge tls-alpn-01 -d x.example
 
