@@ -122,7 +122,7 @@ static const struct cli_option cli_options[] = {
     {"help", OPT_HELP, no_argument, NULL, CMD_GLOBAL, "this help"},
     {"version", OPT_VERSION, no_argument, NULL, CMD_GLOBAL, "print the version"},
     {"domain", OPT_DOMAIN, required_argument, "NAME", CMD_ISSUE,
-     "a DNS name for the certificate (repeat for more)"},
+     "a DNS name, *.NAME (with dns-01) or IP address for the certificate (repeat for more)"},
     {"cert-name", OPT_CERT_NAME, required_argument, "NAME",
      CMD_ISSUE | CMD_RENEW | CMD_LIST | CMD_REVOKE,
      "name of the lineage under live/ (issue: default the first domain; else only this one)"},
