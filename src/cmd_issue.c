@@ -67,8 +67,9 @@ static enum nacme_err check_dns_hook(struct cli_state *st, const char *hook)
     return r;
 }
 
-/* The challenge and the names it can prove, before any order: a wildcard only through DNS (what
- * CAs require; RFC 8555 §7.1.3 lets an order hold one), an address never through DNS (RFC 8738). */
+/* The challenge and the names it can prove, before any order: a wildcard only through DNS
+ * (what CAs require; RFC 8555 §7.1.3 lets an order hold one), an address never through DNS
+ * (RFC 8738). */
 static enum nacme_err check_challenge(struct cli_state *st, const struct nacme_config *cfg)
 {
     bool dns = strcmp(cfg->challenge, NACME_CHALLENGE_DNS01) == 0;
