@@ -103,7 +103,8 @@ start=$(date +%s)
 DNS_HOOK_SKIP=1 t_fails "a record that never appears at the resolver" \
     dns01 --config "$CONF" --dns-resolver "$RESOLVER" -d invisible.example
 out=$T_OUTPUT
-t_check "within dns_wait_timeout (2 s) and a little" '[ $(($(date +%s) - start)) -le 8 ]'
+# (the whole run, slow under valgrind; the default dns_wait_timeout would be 120 s)
+t_check "after dns_wait_timeout (2 s), not the default" '[ $(($(date +%s) - start)) -le 40 ]'
 t_check "one line naming the record, the resolver and what it answered" \
     '[ "$(printf "%s\n" "$out" | grep -c .)" = 1 ] && printf "%s" "$out" | grep -qE "^nacme: invisible.example: TXT _acme-challenge.invisible.example with value \"[A-Za-z0-9_-]{43}\" not visible at $RESOLVER after 2 s \(dns_wait_timeout\); it answered: .+"'
 t_check "the remove hook was called after the failure" \
@@ -122,8 +123,8 @@ start=$(date +%s)
 kill -TERM "$pid"
 wait "$pid"
 status=$? out=$(cat "$LAB_DIR/int.out")
-t_check "SIGTERM while waiting for the resolver: exit 1, at once" \
-    '[ "$status" = 1 ] && [ $(($(date +%s) - start)) -le 5 ]'
+t_check "SIGTERM while waiting for the resolver (60 s): exit 1 at once" \
+    '[ "$status" = 1 ] && [ $(($(date +%s) - start)) -le 15 ]'
 t_check "saying it was interrupted, naming the record" \
     'printf "%s" "$out" | grep -q "^nacme: interrupted.example: interrupted by .* waiting for TXT _acme-challenge.interrupted.example at $RESOLVER"'
 t_check "the remove hook was called after the interrupt" \
