@@ -156,15 +156,21 @@ enum nacme_err acme_order_finalize(struct acme_client *c, struct acme_order *o,
                                    const unsigned char *csr_der, size_t csr_len);
 void acme_order_free(struct acme_order *o);
 
+/* One challenge of an authorization; url is NULL when the CA offers none of that type. */
+struct acme_chall {
+    char *url;
+    char *token; /* checked: base64url, at most ACME_TOKEN_MAX characters */
+    char *status;
+    struct acme_problem *error;
+};
+
 struct acme_authz {
     char *url;
     char *status;     /* pending, valid, invalid, deactivated, expired, revoked */
-    char *identifier; /* the DNS name */
+    char *identifier; /* the DNS name; a wildcard's without its "*." (RFC 8555 §7.1.4) */
     bool wildcard;
-    char *http01_url;   /* the http-01 challenge, NULL if the CA offers none */
-    char *http01_token; /* checked: base64url, at most ACME_TOKEN_MAX characters */
-    char *http01_status;
-    struct acme_problem *http01_error;
+    struct acme_chall http01;
+    struct acme_chall dns01;
     long retry_after;
 };
 enum nacme_err acme_authz_get_new(struct acme_client *c, const char *url, struct acme_authz **out);

@@ -53,7 +53,17 @@ struct nacme_config {
     char *metrics_file;     /* Prometheus textfile written after issue, renew and list, or NULL */
     char *profile;          /* the CA's certificate profile for new certificates (and lineages
                              * that record none), or NULL: the CA's default */
+    char *challenge;        /* for new certificates: "http-01" (default) or "dns-01" */
+    char *dns_hook;         /* dns-01: the program that adds and removes TXT records, or NULL */
+    char *dns_resolver;     /* dns-01: wait until this resolver answers the record, or NULL */
+    long dns_hook_timeout;  /* s one hook call may take; 0 before defaults */
+    long dns_wait_timeout;  /* s to wait for the resolver; 0 before defaults */
 };
+
+/* The challenge types nacme answers (config_challenge_valid says whether a name is one). */
+#define NACME_CHALLENGE_HTTP01 "http-01"
+#define NACME_CHALLENGE_DNS01 "dns-01"
+bool config_challenge_valid(const char *challenge);
 
 /* Read path into cfg (fields the file sets replace what cfg held). A missing file is an error only
  * when must_exist (an explicit --config). Errors are NACME_E_CONFIG naming file:line. */

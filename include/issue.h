@@ -22,6 +22,9 @@ struct issue_request {
     int timeout_s;            /* overall deadline for validation and issuance */
     const char *replaces;     /* RFC 9773 CertID of the certificate being renewed, or NULL */
     bool dry_run;             /* the whole protocol, then nothing installed */
+    const char *challenge;    /* NACME_CHALLENGE_HTTP01 (also when NULL) or _DNS01 (recorded) */
+    const char *dns_hook;     /* dns-01: the hook (recorded) */
+    const char *dns_resolver; /* dns-01: the resolver to wait for, or NULL (recorded) */
 };
 
 enum issue_outcome {

@@ -25,8 +25,12 @@ bool ip_addr_is(const char *name);
 /* The ACME identifier type of a normalized name: "ip" or "dns". */
 const char *names_identifier_type(const char *name);
 
+/* True when name is a wildcard "*.NAME" (what follows the "*." is checked by names_normalize). */
+bool names_is_wildcard(const char *name);
+
 /* Lower-case every name in place, write IP addresses in canonical form (replacing the string),
- * refuse invalid ones (NACME_E_USAGE naming the name) and drop duplicates (keeping the first,
+ * refuse invalid ones (NACME_E_USAGE naming the name; a wildcard "*." and a valid DNS name
+ * is valid) and drop duplicates (keeping the first,
  * freeing the others: names are heap strings). *n is updated. */
 enum nacme_err names_normalize(struct nacme_ctx *ctx, char **names, size_t *n);
 

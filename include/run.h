@@ -19,4 +19,16 @@ int run_split_words(char *buf, char **argv, size_t max);
 enum nacme_err run_command_new(struct nacme_ctx *ctx, const char *cmd, char *const *env,
                                int timeout_s, char **output, int *status);
 
+/* As run_command_new, with the words of extra (NULL-terminated, at most 8; NULL for none)
+ * appended to cmd's as they are, never split or expanded, and the raw wait(2) status in *wstatus
+ * (WIFEXITED/WEXITSTATUS, WIFSIGNALED/WTERMSIG), which tells an exit from a signal. */
+enum nacme_err run_command_argv_new(struct nacme_ctx *ctx, const char *cmd,
+                                    const char *const *extra, char *const *env, int timeout_s,
+                                    char **output, int *wstatus);
+
+/* nacme's environment with the "NAME=value" strings of extra (borrowed) added, replacing any
+ * variable of the same NAME, for a hook; free the array (not the strings) with free(). NULL on
+ * OOM. */
+char **run_env_new(char *const *extra, size_t nextra);
+
 #endif

@@ -122,8 +122,10 @@ struct store_lineage {
     size_t ndomains;
     char *key_type;  /* keytype_name() */
     char *server;    /* ACME directory URL */
-    char *challenge; /* "http-01" */
+    char *challenge; /* "http-01" or "dns-01" */
     char *webroot;   /* where http-01 tokens were written */
+    char *dns_hook;  /* dns-01: the hook that adds and removes TXT records, or NULL (absent) */
+    char *dns_resolver; /* dns-01: the resolver waited for, or NULL (absent) */
     int version;     /* N of the version live/NAME points at; 0 before the first install */
     bool reuse_key;  /* renewal keeps the live version's private key ("reuse_key": true) */
     char *preferred_chain; /* --preferred-chain's issuer CN, or NULL (field absent) */

@@ -1108,6 +1108,14 @@ out:
 
 /* ---- authorizations and challenges ------------------------------------------------------ */
 
+static void chall_clear(struct acme_chall *ch)
+{
+    free(ch->url);
+    free(ch->token);
+    free(ch->status);
+    acme_problem_free(ch->error);
+}
+
 void acme_authz_free(struct acme_authz *a)
 {
     if (a == NULL)
@@ -1115,33 +1123,31 @@ void acme_authz_free(struct acme_authz *a)
     free(a->url);
     free(a->status);
     free(a->identifier);
-    free(a->http01_url);
-    free(a->http01_token);
-    free(a->http01_status);
-    acme_problem_free(a->http01_error);
+    chall_clear(&a->http01);
+    chall_clear(&a->dns01);
     free(a);
 }
 
-static enum nacme_err authz_take_http01(struct nacme_ctx *ctx, const char *url, json_t *chall,
-                                        struct acme_authz *a)
+static enum nacme_err authz_take_chall(struct nacme_ctx *ctx, const char *url, json_t *chall,
+                                       const char *type, struct acme_chall *ch)
 {
     const char *curl_ = NULL, *status = NULL, *token = NULL;
 
     if (json_unpack(chall, "{s:s, s:s, s:s}", "url", &curl_, "status", &status, "token",
                     &token) != 0)
-        return nacme_fail(ctx, NACME_E_PROTO, "%s: http-01 challenge lacks url, status or token",
-                          url);
-    /* The token becomes a file name: only base64url gets near the file system. */
+        return nacme_fail(ctx, NACME_E_PROTO, "%s: %s challenge lacks url, status or token", url,
+                          type);
+    /* The token becomes a file name or goes to a hook: only base64url gets near either. */
     if (!b64url_is_token(token, ACME_TOKEN_MAX))
         return nacme_fail(ctx, NACME_E_PROTO,
-                          "%s: the CA sent a challenge token that is not base64url; refusing "
-                          "to use it as a file name",
-                          url);
-    if ((a->http01_url = nacme_strdup_new(curl_)) == NULL ||
-        (a->http01_token = nacme_strdup_new(token)) == NULL ||
-        (a->http01_status = nacme_strdup_new(status)) == NULL)
+                          "%s: the CA sent a %s challenge token that is not base64url; refusing "
+                          "to use it",
+                          url, type);
+    if ((ch->url = nacme_strdup_new(curl_)) == NULL ||
+        (ch->token = nacme_strdup_new(token)) == NULL ||
+        (ch->status = nacme_strdup_new(status)) == NULL)
         return nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
-    a->http01_error = acme_problem_from_json_new(json_object_get(chall, "error"));
+    ch->error = acme_problem_from_json_new(json_object_get(chall, "error"));
     return NACME_OK;
 }
 
@@ -1164,10 +1170,14 @@ static enum nacme_err authz_parse(struct nacme_ctx *ctx, const char *url, json_t
     a->wildcard = json_is_true(json_object_get(obj, "wildcard"));
     json_array_foreach(challs, i, e) {
         ctype = json_string_value(json_object_get(e, "type"));
-        if (ctype != NULL && strcmp(ctype, "http-01") == 0 && a->http01_url == NULL) {
-            if ((r = authz_take_http01(ctx, url, e, a)) != NACME_OK)
-                return r;
-        }
+        if (ctype == NULL)
+            continue;
+        if (strcmp(ctype, "http-01") == 0 && a->http01.url == NULL &&
+            (r = authz_take_chall(ctx, url, e, ctype, &a->http01)) != NACME_OK)
+            return r;
+        if (strcmp(ctype, "dns-01") == 0 && a->dns01.url == NULL &&
+            (r = authz_take_chall(ctx, url, e, ctype, &a->dns01)) != NACME_OK)
+            return r;
     }
     return NACME_OK;
 }

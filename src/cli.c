@@ -16,6 +16,7 @@
 #include "acme.h"
 #include "cli_cmd.h"
 #include "config.h"
+#include "dns01.h"
 #include "nacme.h"
 
 enum cli_cmd_bit {
@@ -70,6 +71,9 @@ enum cli_opt_id {
     OPT_METRICS,
     OPT_INSTALL,
     OPT_NGINX,
+    OPT_CHALLENGE,
+    OPT_DNS_HOOK,
+    OPT_DNS_RESOLVER,
     OPT_VERBOSE = 'v',
     OPT_QUIET = 'q',
     OPT_HELP = 'h',
@@ -120,7 +124,7 @@ static const struct cli_option cli_options[] = {
     {"help", OPT_HELP, no_argument, NULL, CMD_GLOBAL, "this help"},
     {"version", OPT_VERSION, no_argument, NULL, CMD_GLOBAL, "print the version"},
     {"domain", OPT_DOMAIN, required_argument, "NAME", CMD_ISSUE,
-     "a DNS name for the certificate (repeat for more)"},
+     "a DNS name, *.NAME (with dns-01) or IP address for the certificate (repeat for more)"},
     {"cert-name", OPT_CERT_NAME, required_argument, "NAME",
      CMD_ISSUE | CMD_RENEW | CMD_LIST | CMD_REVOKE,
      "name of the lineage under live/ (issue: default the first domain; else only this one)"},
@@ -134,6 +138,15 @@ static const struct cli_option cli_options[] = {
      "of the CA's chains, the one whose topmost certificate's issuer CN is ISSUER (recorded)"},
     {"profile", OPT_PROFILE, required_argument, "NAME", CMD_ISSUE | CMD_RENEW,
      "ask the CA for its certificate profile NAME, one its directory offers (recorded)"},
+    {"challenge", OPT_CHALLENGE, required_argument, "TYPE", CMD_ISSUE,
+     "http-01 (default: a token file nginx serves) or dns-01 (a TXT record through --dns-hook; "
+     "needed for wildcard names) (recorded)"},
+    {"dns-hook", OPT_DNS_HOOK, required_argument, "PROG", CMD_ISSUE,
+     "dns-01: run as PROG add|remove RECORD VALUE (no shell) to put and take away each TXT "
+     "record (recorded)"},
+    {"dns-resolver", OPT_DNS_RESOLVER, required_argument, "IP[:PORT]", CMD_ISSUE,
+     "dns-01: after the hook, ask this resolver until it answers the TXT value, before the CA "
+     "is asked to look (recorded)"},
     {"timeout", OPT_TIMEOUT, required_argument, "SECONDS", CMD_ISSUE | CMD_RENEW,
      "give up waiting for validation and issuance after this long (default 300)"},
     {"reload", OPT_RELOAD, no_argument, NULL, CMD_ISSUE | CMD_NGINX_SETUP | CMD_ACCOUNT_ROLLOVER,
@@ -185,8 +198,9 @@ struct cli_command {
 static const struct cli_command cli_commands[] = {
     {"issue", CMD_ISSUE,
      "-d NAME [-d NAME ...] [--cert-name NAME | --separate [--parallel N]] | --nginx "
-     "[--key-type TYPE] [--reuse-key] [--preferred-chain ISSUER] [--force] [--reload]",
-     "obtain a certificate for one or more names over http-01", cmd_issue},
+     "[--key-type TYPE] [--reuse-key] [--preferred-chain ISSUER] [--force] [--reload] "
+     "[--challenge dns-01 --dns-hook PROG [--dns-resolver IP[:PORT]]]",
+     "obtain a certificate for one or more names over http-01 (or dns-01)", cmd_issue},
     {"renew", CMD_RENEW,
      "[--cert-name NAME] [--force] [--reuse-key] [--preferred-chain ISSUER] [--dry-run] "
      "[--no-reload]",
@@ -370,6 +384,23 @@ static enum nacme_err set_profile(struct cli_state *st, const char *v)
     return NACME_OK;
 }
 
+static enum nacme_err set_challenge(struct cli_state *st, const char *v)
+{
+    if (!config_challenge_valid(v))
+        return nacme_fail(st->ctx, NACME_E_USAGE, "--challenge %s: give http-01 or dns-01", v);
+    return set_string(st, &st->cl.challenge, v);
+}
+
+static enum nacme_err set_resolver(struct cli_state *st, const char *v)
+{
+    struct dns01_resolver res;
+
+    if (dns01_resolver_parse(v, &res) != 0)
+        return nacme_fail(st->ctx, NACME_E_USAGE,
+                          "--dns-resolver %s: give IP, IP:PORT, IPv6 or [IPv6]:PORT", v);
+    return set_string(st, &st->cl.dns_resolver, v);
+}
+
 static enum nacme_err add_domain(struct cli_state *st, const char *v)
 {
     char **d = realloc(st->domains, (st->ndomains + 1) * sizeof(*d));
@@ -468,6 +499,9 @@ static enum nacme_err apply_option(struct cli_state *st, int id, const char *v)
     case OPT_METRICS: return set_string(st, &c->metrics_file, v);
     case OPT_INSTALL: st->install = true; return NACME_OK;
     case OPT_NGINX: st->nginx = true; return NACME_OK;
+    case OPT_CHALLENGE: return set_challenge(st, v);
+    case OPT_DNS_HOOK: return set_string(st, &c->dns_hook, v);
+    case OPT_DNS_RESOLVER: return set_resolver(st, v);
     default: return nacme_fail(st->ctx, NACME_E_USAGE, "unknown option (see nacme --help)");
     }
 }
@@ -562,10 +596,12 @@ static enum nacme_err merge_config(struct cli_state *st, struct nacme_config *cf
     struct nacme_config *c = &st->cl;
     char **from[] = {&c->server,   &c->ca_bundle, &c->state_dir, &c->webroot,
                      &c->email,    &c->key_type,  &c->eab_kid,   &c->eab_hmac_key,
-                     &c->nginx_snippets, &c->nginx_conf, &c->metrics_file};
+                     &c->nginx_snippets, &c->nginx_conf, &c->metrics_file,
+                     &c->challenge, &c->dns_hook, &c->dns_resolver};
     char **to[] = {&cfg->server,   &cfg->ca_bundle, &cfg->state_dir, &cfg->webroot,
                    &cfg->email,    &cfg->key_type,  &cfg->eab_kid,   &cfg->eab_hmac_key,
-                   &cfg->nginx_snippets, &cfg->nginx_conf, &cfg->metrics_file};
+                   &cfg->nginx_snippets, &cfg->nginx_conf, &cfg->metrics_file,
+                   &cfg->challenge, &cfg->dns_hook, &cfg->dns_resolver};
     enum nacme_err r;
     size_t i;
 

@@ -13,6 +13,7 @@
 #include "names.h"
 #include "nginx_conf.h"
 #include "nginx_sites.h"
+#include "run.h"
 #include "store.h"
 
 static const char *outcome_name(enum issue_outcome o)
@@ -46,6 +47,72 @@ static json_t *issue_json_new(const struct issue_request *req, const struct nacm
     return o;
 }
 
+/* The hook is recorded for renew, which cron or a timer runs from another directory: its program
+ * is a name found in PATH or an absolute path, never a relative one. */
+static enum nacme_err check_dns_hook(struct cli_state *st, const char *hook)
+{
+    char *copy = NULL, *argv[32];
+    enum nacme_err r = NACME_OK;
+
+    if ((copy = nacme_strdup_new(hook)) == NULL)
+        return nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
+    if (run_split_words(copy, argv, sizeof(argv) / sizeof(argv[0])) != 0)
+        r = nacme_fail(st->ctx, NACME_E_USAGE,
+                       "dns_hook \"%s\": give a program and its arguments, quotes closed", hook);
+    else if (argv[0][0] != '/' && strchr(argv[0], '/') != NULL)
+        r = nacme_fail(st->ctx, NACME_E_USAGE,
+                       "dns_hook \"%s\": give the program's absolute path (it is recorded, and "
+                       "renew runs elsewhere)",
+                       hook);
+    free(copy);
+    return r;
+}
+
+/* The challenge and the names it can prove, before any order: a wildcard only through DNS
+ * (what CAs require; RFC 8555 §7.1.3 lets an order hold one), an address never through DNS
+ * (RFC 8738). */
+static enum nacme_err check_challenge(struct cli_state *st, const struct nacme_config *cfg)
+{
+    bool dns = strcmp(cfg->challenge, NACME_CHALLENGE_DNS01) == 0;
+    enum nacme_err r;
+    size_t i, k;
+
+    if (dns && cfg->dns_hook == NULL)
+        return nacme_fail(st->ctx, NACME_E_USAGE,
+                          "--challenge dns-01 needs --dns-hook PROG (or dns_hook in the "
+                          "configuration): nacme puts TXT records only through it");
+    if (dns && (r = check_dns_hook(st, cfg->dns_hook)) != NACME_OK)
+        return r;
+    for (i = 0; i < st->ndomains; i++) {
+        if (!dns && names_is_wildcard(st->domains[i]))
+            return nacme_fail(st->ctx, NACME_E_USAGE,
+                              "%s: a wildcard name needs --challenge dns-01 (and --dns-hook PROG)",
+                              st->domains[i]);
+        if (dns && ip_addr_is(st->domains[i]))
+            return nacme_fail(st->ctx, NACME_E_USAGE,
+                              "%s: an IP address cannot be validated with dns-01; issue it with "
+                              "http-01",
+                              st->domains[i]);
+    }
+    /* --separate names a wildcard's lineage after its base name: both in one run would be one
+     * lineage written by two orders at once */
+    for (i = 0; st->separate && i < st->ndomains; i++)
+        for (k = 0; names_is_wildcard(st->domains[i]) && k < st->ndomains; k++)
+            if (strcmp(st->domains[i] + 2, st->domains[k]) == 0)
+                return nacme_fail(st->ctx, NACME_E_USAGE,
+                                  "%s and %s would both be the lineage %s with --separate; issue "
+                                  "them as one certificate (without --separate)",
+                                  st->domains[k], st->domains[i], st->domains[k]);
+    return NACME_OK;
+}
+
+/* A lineage is named after its first name; a wildcard's "*" is no file name, so *.example.com's
+ * lineage is example.com (certbot's choice too). NULL: the first name as it is. */
+static const char *default_cert_name(const char *first)
+{
+    return names_is_wildcard(first) ? first + 2 : NULL;
+}
+
 static enum nacme_err check_issue_options(struct cli_state *st, struct nacme_config *cfg,
                                           enum nacme_keytype *kt)
 {
@@ -68,7 +135,8 @@ static enum nacme_err check_issue_options(struct cli_state *st, struct nacme_con
         return nacme_fail(st->ctx, NACME_E_USAGE,
                           "--key-type %s: use ec256, ec384, rsa2048, rsa3072 or rsa4096",
                           cfg->key_type);
-    if ((r = names_normalize(st->ctx, st->domains, &st->ndomains)) != NACME_OK)
+    if ((r = names_normalize(st->ctx, st->domains, &st->ndomains)) != NACME_OK ||
+        (r = check_challenge(st, cfg)) != NACME_OK)
         return r;
     /* A lineage is named after its first name unless --cert-name says otherwise; an IPv6 address
      * is no file name ([A-Za-z0-9._-]), and a made-up one would be a name the admin never chose. */
@@ -176,6 +244,9 @@ static enum nacme_err run_nginx_batch(struct cli_state *st, struct nacme_config 
             .preferred_chain = st->preferred_chain,
             .profile = st->profile ? st->profile : cfg->profile,
             .timeout_s = st->timeout_s ? st->timeout_s : 300,
+            .challenge = cfg->challenge,
+            .dns_hook = cfg->dns_hook,
+            .dns_resolver = cfg->dns_resolver,
         };
     nacme_verbose(st->ctx, "%s: %zu sites", cfg->nginx_conf, sites->nsites);
     r = run_batch(st, cfg, reqs, sites->nsites);
@@ -200,12 +271,16 @@ static enum nacme_err run_issue_batch(struct cli_state *st, struct nacme_config 
         reqs[i] = (struct issue_request){
             .names = (const char *const *)&st->domains[i],
             .nnames = 1,
+            .cert_name = default_cert_name(st->domains[i]),
             .key_type = kt,
             .force = st->force,
             .reuse_key = st->reuse_key,
             .preferred_chain = st->preferred_chain,
             .profile = st->profile ? st->profile : cfg->profile,
             .timeout_s = st->timeout_s ? st->timeout_s : 300,
+            .challenge = cfg->challenge,
+            .dns_hook = cfg->dns_hook,
+            .dns_resolver = cfg->dns_resolver,
         };
     r = run_batch(st, cfg, reqs, n);
     free(reqs);
@@ -251,7 +326,10 @@ static enum nacme_err issue_locked(struct cli_state *st, struct nacme_config *cf
                                 .reuse_key = st->reuse_key,
                                 .preferred_chain = st->preferred_chain,
                                 .profile = st->profile ? st->profile : cfg->profile,
-                                .key_type = kt};
+                                .key_type = kt,
+                                .challenge = cfg->challenge,
+                                .dns_hook = cfg->dns_hook,
+                                .dns_resolver = cfg->dns_resolver};
     struct deploy_opts dopt;
     struct issue_batch_opts opt = {.parallel = 1, .sweep_tokens = st->after_unfinished_run};
     struct issue_result res;
@@ -265,7 +343,7 @@ static enum nacme_err issue_locked(struct cli_state *st, struct nacme_config *cf
         return run_issue_batch(st, cfg, req.key_type);
     req.names = (const char *const *)st->domains;
     req.nnames = st->ndomains;
-    req.cert_name = st->cert_name;
+    req.cert_name = st->cert_name ? st->cert_name : default_cert_name(req.names[0]);
     if (st->reload) {
         cli_deploy_opts(cfg, &dopt);
         opt.deploy = &dopt;
@@ -285,7 +363,7 @@ static enum nacme_err issue_locked(struct cli_state *st, struct nacme_config *cf
         gmtime_r(&res.not_after, &tm);
         strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", &tm);
         nacme_info(st->ctx, "%s: certificate issued, valid until %s: %s/live/%s/", req.names[0],
-                   date, cfg->state_dir, st->cert_name ? st->cert_name : req.names[0]);
+                   date, cfg->state_dir, req.cert_name ? req.cert_name : req.names[0]);
     }
     if (st->json)
         cli_json_print(st, issue_json_new(&req, cfg, &res));

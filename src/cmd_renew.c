@@ -32,8 +32,6 @@
 
 #define HOOK_TIMEOUT_S 600
 
-extern char **environ;
-
 enum renew_result {
     RESULT_NOT_DUE = 0,
     RESULT_BACKING_OFF,
@@ -365,37 +363,6 @@ static void record_issued(struct renew_run *run, struct renew_item *it, const ch
 
 /* ---- hooks --------------------------------------------------------------------------------- */
 
-/* environ plus the extra NAME=value strings (borrowed), for a hook. NULL on OOM. */
-/* Whether the NAME of "NAME=value" is that of one of vars. */
-static bool env_named_in(const char *entry, char *const *vars, size_t nvars)
-{
-    size_t i, len = strcspn(entry, "=");
-
-    for (i = 0; i < nvars; i++)
-        if (strncmp(entry, vars[i], len) == 0 && vars[i][len] == '=')
-            return true;
-    return false;
-}
-
-static char **hook_env_new(char *const *extra, size_t nextra)
-{
-    size_t n = 0, k = 0, i;
-    char **env;
-
-    while (environ[n] != NULL)
-        n++;
-    if ((env = calloc(n + nextra + 1, sizeof(*env))) == NULL)
-        return NULL;
-    /* our own NACME_CERT_NAME... (a nacme run from another's hook) must not shadow the new ones:
-     * getenv finds the first */
-    for (i = 0; i < n; i++)
-        if (!env_named_in(environ[i], extra, nextra))
-            env[k++] = environ[i];
-    for (i = 0; i < nextra; i++)
-        env[k++] = extra[i];
-    return env;
-}
-
 /* Run a configured hook; a failure is said (with the hook's output) and remembered for the exit
  * status, and nothing is undone for it. */
 static void hook_run(struct renew_run *run, const char *key, const char *cmd, char **env)
@@ -436,7 +403,7 @@ static void deploy_hook_run(struct renew_run *run, const struct renew_item *it)
         (vars[1] = nacme_printf_new("NACME_LIVE_DIR=%s/live/%s", run->cfg->state_dir,
                                     it->name)) == NULL ||
         (vars[2] = nacme_printf_new("NACME_DOMAINS=%s", domains.data)) == NULL ||
-        (env = hook_env_new(vars, 3)) == NULL)
+        (env = run_env_new(vars, 3)) == NULL)
         goto out;
     hook_run(run, "deploy_hook", run->cfg->deploy_hook, env);
 out:
@@ -505,7 +472,24 @@ static void renew_group(struct renew_run *run, size_t first, bool *in_group,
             .timeout_s = run->st->timeout_s ? run->st->timeout_s : 300,
             .replaces = it->lin->renewal.certid,
             .dry_run = run->st->dry_run,
+            /* the lineage's challenge, hook and resolver: what worked last time */
+            .challenge = it->lin->challenge,
+            .dns_hook = it->lin->dns_hook ? it->lin->dns_hook : run->cfg->dns_hook,
+            .dns_resolver = it->lin->dns_hook ? it->lin->dns_resolver : run->cfg->dns_resolver,
         };
+        if (strcmp(it->lin->challenge, NACME_CHALLENGE_DNS01) == 0 && reqs[n].dns_hook == NULL) {
+            char msg[300];
+            snprintf(msg, sizeof(msg), "%s: a dns-01 lineage without a dns_hook (lineage.json "
+                     "records none, nor does the configuration)", it->name);
+            item_fail(it, msg);
+            continue;
+        }
+        if (!config_challenge_valid(it->lin->challenge)) {
+            char msg[300];
+            snprintf(msg, sizeof(msg), "%s: lineage.json names an unknown challenge", it->name);
+            item_fail(it, msg);
+            continue;
+        }
         idx[n++] = i;
     }
     if (n == 0)

@@ -9,6 +9,7 @@
 #include <confuse.h>
 
 #include "acme.h"
+#include "dns01.h"
 #include "keys.h"
 
 /* libconfuse's error callback gets only the cfg_t; this hidden option (a name no configuration
@@ -65,6 +66,46 @@ static int validate_key_type(cfg_t *cfg, cfg_opt_t *opt)
 
     if (v != NULL && keytype_parse(v, &t) != 0) {
         cfg_error(cfg, "key_type \"%s\" is not one of ec256, ec384, rsa2048, rsa3072, rsa4096", v);
+        return -1;
+    }
+    return 0;
+}
+
+bool config_challenge_valid(const char *challenge)
+{
+    return strcmp(challenge, NACME_CHALLENGE_HTTP01) == 0 ||
+           strcmp(challenge, NACME_CHALLENGE_DNS01) == 0;
+}
+
+static int validate_challenge(cfg_t *cfg, cfg_opt_t *opt)
+{
+    const char *v = cfg_opt_getnstr(opt, 0);
+
+    if (v != NULL && !config_challenge_valid(v)) {
+        cfg_error(cfg, "challenge \"%s\" is not http-01 or dns-01", v);
+        return -1;
+    }
+    return 0;
+}
+
+static int validate_resolver(cfg_t *cfg, cfg_opt_t *opt)
+{
+    const char *v = cfg_opt_getnstr(opt, 0);
+    struct dns01_resolver res;
+
+    if (v != NULL && dns01_resolver_parse(v, &res) != 0) {
+        cfg_error(cfg, "dns_resolver \"%s\" is not IP, IP:PORT, IPv6 or [IPv6]:PORT", v);
+        return -1;
+    }
+    return 0;
+}
+
+static int validate_dns_timeout(cfg_t *cfg, cfg_opt_t *opt)
+{
+    long v = cfg_opt_getnint(opt, 0);
+
+    if (v < 1 || v > 3600) {
+        cfg_error(cfg, "%s %ld is not a number of seconds (1-3600)", cfg_opt_name(opt), v);
         return -1;
     }
     return 0;
@@ -172,6 +213,11 @@ enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_ex
         CFG_BOOL("landlock", cfg_true, CFGF_NONE),
         CFG_STR("metrics_file", NULL, CFGF_NODEFAULT),
         CFG_STR("profile", NULL, CFGF_NODEFAULT),
+        CFG_STR("challenge", NULL, CFGF_NODEFAULT),
+        CFG_STR("dns_hook", NULL, CFGF_NODEFAULT),
+        CFG_STR("dns_resolver", NULL, CFGF_NODEFAULT),
+        CFG_INT("dns_hook_timeout", 0, CFGF_NODEFAULT),
+        CFG_INT("dns_wait_timeout", 0, CFGF_NODEFAULT),
         __CFG_PTR(CTX_OPT, 0, CFGF_NODEFAULT, (void **)(void *)ctx, reject_value, 0),
         CFG_END(),
     };
@@ -180,13 +226,15 @@ enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_ex
                                           "nginx_snippet_dir", "nginx_test", "nginx_reload",
                                           "nginx_pid_file", "nginx_error_log", "pre_hook",
                                           "post_hook", "deploy_hook", "nginx_conf",
-                                          "metrics_file", "profile"};
+                                          "metrics_file", "profile", "challenge", "dns_hook",
+                                          "dns_resolver"};
     char **dsts[] = {&cfg->server,  &cfg->ca_bundle, &cfg->state_dir,    &cfg->webroot,
                      &cfg->email,   &cfg->key_type,  &cfg->eab_kid,      &cfg->eab_hmac_key,
                      &cfg->nginx_snippets, &cfg->nginx_test_cmd, &cfg->nginx_reload_cmd,
                      &cfg->nginx_pid_file, &cfg->nginx_error_log, &cfg->pre_hook,
                      &cfg->post_hook, &cfg->deploy_hook, &cfg->nginx_conf,
-                     &cfg->metrics_file, &cfg->profile};
+                     &cfg->metrics_file, &cfg->profile, &cfg->challenge, &cfg->dns_hook,
+                     &cfg->dns_resolver};
     enum nacme_err r = NACME_OK;
     cfg_t *c = NULL;
     size_t i;
@@ -204,6 +252,10 @@ enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_ex
     cfg_set_validate_func(c, "lock_wait", validate_lock_wait);
     cfg_set_validate_func(c, "http_timeout", validate_http_timeout);
     cfg_set_validate_func(c, "profile", validate_profile);
+    cfg_set_validate_func(c, "challenge", validate_challenge);
+    cfg_set_validate_func(c, "dns_resolver", validate_resolver);
+    cfg_set_validate_func(c, "dns_hook_timeout", validate_dns_timeout);
+    cfg_set_validate_func(c, "dns_wait_timeout", validate_dns_timeout);
     ctx->err = NACME_OK;
     rc = cfg_parse(c, path);
     if (rc == CFG_FILE_ERROR) {
@@ -234,6 +286,10 @@ enum nacme_err config_load(struct nacme_ctx *ctx, const char *path, bool must_ex
         cfg->landlock_off = true;
     if (cfg_size(c, "http_timeout") > 0)
         cfg->http_timeout = cfg_getint(c, "http_timeout");
+    if (cfg_size(c, "dns_hook_timeout") > 0)
+        cfg->dns_hook_timeout = cfg_getint(c, "dns_hook_timeout");
+    if (cfg_size(c, "dns_wait_timeout") > 0)
+        cfg->dns_wait_timeout = cfg_getint(c, "dns_wait_timeout");
     if (cfg_size(c, "lock_wait") > 0) {
         cfg->lock_wait = cfg_getint(c, "lock_wait");
         cfg->lock_wait_set = true;
@@ -261,12 +317,17 @@ enum nacme_err config_defaults(struct nacme_ctx *ctx, struct nacme_config *cfg)
         default_string(&cfg->nginx_test_cmd, NACME_DEFAULT_NGINX_TEST) != 0 ||
         default_string(&cfg->nginx_reload_cmd, NACME_DEFAULT_NGINX_RELOAD) != 0 ||
         default_string(&cfg->nginx_pid_file, NACME_DEFAULT_NGINX_PID) != 0 ||
-        default_string(&cfg->nginx_error_log, NACME_DEFAULT_NGINX_ERROR_LOG) != 0)
+        default_string(&cfg->nginx_error_log, NACME_DEFAULT_NGINX_ERROR_LOG) != 0 ||
+        default_string(&cfg->challenge, NACME_CHALLENGE_HTTP01) != 0)
         return nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
     if (cfg->nginx_https_port == 0)
         cfg->nginx_https_port = 443;
     if (cfg->nginx_http_port == 0)
         cfg->nginx_http_port = 80;
+    if (cfg->dns_hook_timeout == 0)
+        cfg->dns_hook_timeout = DNS01_DEFAULT_HOOK_TIMEOUT;
+    if (cfg->dns_wait_timeout == 0)
+        cfg->dns_wait_timeout = DNS01_DEFAULT_WAIT_TIMEOUT;
     if (!cfg->lock_wait_set)
         cfg->lock_wait = NACME_DEFAULT_LOCK_WAIT;
     return NACME_OK;
@@ -292,6 +353,9 @@ void config_clear(struct nacme_config *cfg)
     free(cfg->deploy_hook);
     free(cfg->metrics_file);
     free(cfg->profile);
+    free(cfg->challenge);
+    free(cfg->dns_hook);
+    free(cfg->dns_resolver);
     nacme_secret_free(cfg->eab_hmac_key, cfg->eab_hmac_key ? strlen(cfg->eab_hmac_key) : 0);
     memset(cfg, 0, sizeof(*cfg));
 }

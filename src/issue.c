@@ -21,6 +21,7 @@
 #include "jws.h"
 #include "csr.h"
 #include "deploy.h"
+#include "dns01.h"
 #include "http.h"
 #include "names.h"
 #include "nginx_conf.h"
@@ -41,6 +42,7 @@ struct issue_staged {
     struct store_lineage *old;    /* the record before, or NULL for a first version */
     char *new_serial;
     char *old_serial;             /* of the certificate live before, or NULL */
+    char *sni;                    /* the name nginx is asked for it by (sni_name_new) */
 };
 
 /* What every order of a run shares. */
@@ -83,6 +85,7 @@ struct issue_job {
     struct acme_client *acme; /* a clone of the run's */
     EVP_PKEY *cert_key;
     struct challenge_webroot *webroot;
+    struct dns01_hook *dns; /* dns-01: the records added, removed at the end */
     struct acme_order *order;
     struct timespec deadline;
     char order_profile[80]; /* the order's profile as shown in a warning */
@@ -241,18 +244,31 @@ out:
 
 /* ---- authorizations --------------------------------------------------------------------- */
 
+static bool job_dns01(const struct issue_job *j)
+{
+    return j->req->challenge != NULL && strcmp(j->req->challenge, NACME_CHALLENGE_DNS01) == 0;
+}
+
+/* The name as ordered: a wildcard's authorization names it without its "*." (RFC 8555 §7.1.4),
+ * which would read as the base name in a message. */
+static void authz_name(const struct acme_authz *a, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s%s", a->wildcard ? "*." : "", a->identifier);
+}
+
 static enum nacme_err authz_failed(struct issue_job *j, const struct acme_authz *a)
 {
-    char line[700];
+    const struct acme_problem *err = job_dns01(j) ? a->dns01.error : a->http01.error;
+    char line[700], name[300];
 
-    if (a->http01_error != NULL) {
-        if (a->http01_error->type != NULL)
-            snprintf(j->res->problem_type, sizeof(j->res->problem_type), "%s",
-                     a->http01_error->type);
-        acme_problem_format(a->http01_error, line, sizeof(line));
-        return nacme_fail(j->ctx, NACME_E_ACME, "%s: validation failed: %s", a->identifier, line);
+    authz_name(a, name, sizeof(name));
+    if (err != NULL) {
+        if (err->type != NULL)
+            snprintf(j->res->problem_type, sizeof(j->res->problem_type), "%s", err->type);
+        acme_problem_format(err, line, sizeof(line));
+        return nacme_fail(j->ctx, NACME_E_ACME, "%s: validation failed: %s", name, line);
     }
-    return nacme_fail(j->ctx, NACME_E_ACME, "%s: authorization is %s", a->identifier, a->status);
+    return nacme_fail(j->ctx, NACME_E_ACME, "%s: authorization is %s", name, a->status);
 }
 
 /* After a failed preflight: which of nginx's server blocks has the name, read from nginx's own
@@ -305,8 +321,45 @@ static enum nacme_err authz_preflight(struct issue_job *j, const struct acme_aut
 
     if (j->cfg->preflight_off)
         return NACME_OK;
-    if ((r = preflight_check(j->ctx, &o, a->identifier, a->http01_token, keyauth)) != NACME_OK)
+    if ((r = preflight_check(j->ctx, &o, a->identifier, a->http01.token, keyauth)) != NACME_OK)
         preflight_where(j, a->identifier);
+    return r;
+}
+
+/* dns-01: the TXT record through the hook. Nothing is started here either: every record of the
+ * order is added (and, with a resolver, seen) before the CA looks at any, since a wildcard and
+ * its base name share one record name with two values. No webroot and no preflight. */
+static enum nacme_err authz_prepare_dns01(struct issue_job *j, const struct acme_authz *a,
+                                          char **start)
+{
+    char *keyauth = NULL, *value = NULL, *record = NULL, name[300];
+    enum nacme_err r;
+
+    authz_name(a, name, sizeof(name));
+    if (a->dns01.url == NULL) {
+        r = nacme_fail(j->ctx, NACME_E_ACME, "%s: the CA offers no dns-01 challenge", name);
+        goto out;
+    }
+    if (j->dns == NULL &&
+        (r = dns01_hook_new(j->ctx, j->req->dns_hook, (int)j->cfg->dns_hook_timeout, &j->dns)) !=
+            NACME_OK)
+        goto out;
+    if ((record = dns01_record_name_new(a->identifier)) == NULL) {
+        r = nacme_fail(j->ctx, NACME_E_NOMEM, "out of memory");
+        goto out;
+    }
+    /* also for a challenge the CA is processing already (a retried run): it may look again */
+    if ((r = acme_key_authorization_new(j->acme, a->dns01.token, &keyauth)) != NACME_OK ||
+        (r = dns01_txt_value_new(j->ctx, keyauth, &value)) != NACME_OK ||
+        (r = dns01_hook_add(j->ctx, j->dns, name, record, value)) != NACME_OK)
+        goto out;
+    if (strcmp(a->dns01.status, "pending") == 0 &&
+        (*start = nacme_strdup_new(a->dns01.url)) == NULL)
+        r = nacme_fail(j->ctx, NACME_E_NOMEM, "out of memory");
+out:
+    free(keyauth);
+    free(value);
+    free(record);
     return r;
 }
 
@@ -333,7 +386,12 @@ static enum nacme_err authz_prepare(struct issue_job *j, const char *url, char *
         r = authz_failed(j, a);
         goto out;
     }
-    if (a->http01_url == NULL) {
+    if (job_dns01(j)) {
+        r = authz_prepare_dns01(j, a, start);
+        *poll = r == NACME_OK;
+        goto out;
+    }
+    if (a->http01.url == NULL) {
         r = nacme_fail(j->ctx, NACME_E_ACME, "%s: the CA offers no http-01 challenge",
                        a->identifier);
         goto out;
@@ -341,15 +399,15 @@ static enum nacme_err authz_prepare(struct issue_job *j, const char *url, char *
     if (j->webroot == NULL &&
         (r = challenge_webroot_new(j->ctx, j->cfg->webroot, &j->webroot)) != NACME_OK)
         goto out;
-    if ((r = acme_key_authorization_new(j->acme, a->http01_token, &keyauth)) != NACME_OK ||
-        (r = challenge_webroot_put(j->ctx, j->webroot, a->http01_token, keyauth)) != NACME_OK)
+    if ((r = acme_key_authorization_new(j->acme, a->http01.token, &keyauth)) != NACME_OK ||
+        (r = challenge_webroot_put(j->ctx, j->webroot, a->http01.token, keyauth)) != NACME_OK)
         goto out;
     /* A challenge already processing or valid (a retried run) needs no second start, and no
      * preflight: the CA is validating already. */
-    if (strcmp(a->http01_status, "pending") == 0) {
+    if (strcmp(a->http01.status, "pending") == 0) {
         if ((r = authz_preflight(j, a, keyauth)) != NACME_OK)
             goto out;
-        if ((*start = nacme_strdup_new(a->http01_url)) == NULL) {
+        if ((*start = nacme_strdup_new(a->http01.url)) == NULL) {
             r = nacme_fail(j->ctx, NACME_E_NOMEM, "out of memory");
             goto out;
         }
@@ -365,6 +423,7 @@ static enum nacme_err authz_poll(struct issue_job *j, const char *url)
 {
     struct acme_authz *a = NULL;
     long delay = POLL_FIRST_MS, retry = -1;
+    char name[300];
     enum nacme_err r;
 
     for (;;) {
@@ -373,7 +432,8 @@ static enum nacme_err authz_poll(struct issue_job *j, const char *url)
         if ((r = acme_authz_get_new(j->acme, url, &a)) != NACME_OK)
             break;
         if (strcmp(a->status, "valid") == 0) {
-            nacme_verbose(j->ctx, "%s: validated", a->identifier);
+            authz_name(a, name, sizeof(name));
+            nacme_verbose(j->ctx, "%s: validated", name);
             break;
         }
         if (strcmp(a->status, "pending") != 0) {
@@ -428,6 +488,17 @@ out:
     return r;
 }
 
+/* --dns-resolver: every record added is answered there before the CA is asked to look. */
+static enum nacme_err dns_wait(struct issue_job *j)
+{
+    struct dns01_resolver res;
+
+    if (dns01_resolver_parse(j->req->dns_resolver, &res) != 0)
+        return nacme_fail(j->ctx, NACME_E_USAGE, "dns_resolver \"%s\" is not IP, IP:PORT, IPv6 "
+                          "or [IPv6]:PORT", j->req->dns_resolver);
+    return dns01_hook_wait(j->ctx, j->dns, &res, (int)j->cfg->dns_wait_timeout);
+}
+
 /* Put every token and check them all, then start every challenge, then poll: the CA validates
  * them in parallel. The certificate key is generated while the CA validates (an RSA key takes
  * long enough to matter). */
@@ -444,6 +515,8 @@ static enum nacme_err authorize(struct issue_job *j)
     }
     for (i = 0; i < n && r == NACME_OK; i++)
         r = authz_prepare(j, j->order->authzs[i], &start[i], &poll[i]);
+    if (r == NACME_OK && j->dns != NULL && j->req->dns_resolver != NULL)
+        r = dns_wait(j);
     for (i = 0; i < n && r == NACME_OK; i++)
         if (start[i] != NULL)
             r = acme_challenge_start(j->acme, start[i]);
@@ -591,7 +664,12 @@ static void lineage_record(struct store_lineage *lin, const struct issue_request
     lin->ndomains = req->nnames;
     lin->key_type = (char *)keytype_name(req->key_type);
     lin->server = (char *)server_url;
-    lin->challenge = (char *)"http-01";
+    lin->challenge = (char *)(req->challenge ? req->challenge : NACME_CHALLENGE_HTTP01);
+    /* the hook and resolver of a dns-01 lineage, so that renew repeats them without flags */
+    if (strcmp(lin->challenge, NACME_CHALLENGE_DNS01) == 0) {
+        lin->dns_hook = (char *)req->dns_hook;
+        lin->dns_resolver = (char *)req->dns_resolver;
+    }
     lin->webroot = cfg->webroot;
     lin->version = version;
     lin->reuse_key = req->reuse_key;
@@ -615,6 +693,19 @@ static char *live_serial_new(struct issue_job *j)
     return serial;
 }
 
+/* The name deploy asks nginx for the certificate by (SNI): the first name that is not a
+ * wildcard, or, for a certificate of wildcards only, a name under the first, which nginx's
+ * wildcard server_name answers ("*" is no host name to send). NULL on OOM. */
+static char *sni_name_new(const struct issue_request *req)
+{
+    size_t i;
+
+    for (i = 0; i < req->nnames; i++)
+        if (!names_is_wildcard(req->names[i]))
+            return nacme_strdup_new(req->names[i]);
+    return nacme_printf_new("nacme-check%s", req->names[0] + 1);
+}
+
 /* Deploying runs stage the version now and switch it with the others after nginx's test. */
 static enum nacme_err stage(struct issue_job *j, struct store_lineage *lin,
                             struct store_lineage **old, const struct cert_chain *chain,
@@ -630,7 +721,8 @@ static enum nacme_err stage(struct issue_job *j, struct store_lineage *lin,
     stg->old = *old;
     *old = NULL;
     stg->old_serial = live_serial_new(j);
-    if ((stg->new_serial = nacme_strdup_new(ci->serial_hex)) == NULL)
+    if ((stg->new_serial = nacme_strdup_new(ci->serial_hex)) == NULL ||
+        (stg->sni = sni_name_new(j->req)) == NULL)
         return nacme_fail(j->ctx, NACME_E_NOMEM, "out of memory");
     lin->version = stg->new_version;
     return NACME_OK;
@@ -828,8 +920,10 @@ static void job_run(struct issue_run *run, const struct issue_request *req,
     if (r != NACME_OK && res->problem_type[0] == '\0' && j.acme != NULL &&
         j.acme->problem != NULL && j.acme->problem->type != NULL)
         snprintf(res->problem_type, sizeof(res->problem_type), "%s", j.acme->problem->type);
-    /* Tokens go whatever happened; the order (if any) simply expires at the CA. */
+    /* Tokens and TXT records go whatever happened; the order (if any) simply expires at the
+     * CA. */
     challenge_webroot_free(&ctx, j.webroot);
+    dns01_hook_free(&ctx, j.dns);
     if (j.acme != NULL)
         res->requests = j.acme->requests;
     acme_order_free(j.order);
@@ -933,7 +1027,7 @@ static enum nacme_err run_deploy(struct issue_run *run)
             .lin_old = stg->old,
             .new_version = stg->new_version,
             .old_version = stg->old ? stg->old->version : 0,
-            .sni = run->reqs[i].names[0],
+            .sni = stg->sni,
             .new_serial = stg->new_serial,
             .old_serial = stg->old_serial,
         };
@@ -1011,7 +1105,10 @@ static struct store_lineage *lineage_copy_new(const struct store_lineage *src)
         (lin->webroot = nacme_strdup_new(src->webroot)) == NULL ||
         (src->preferred_chain != NULL &&
          (lin->preferred_chain = nacme_strdup_new(src->preferred_chain)) == NULL) ||
-        (src->profile != NULL && (lin->profile = nacme_strdup_new(src->profile)) == NULL))
+        (src->profile != NULL && (lin->profile = nacme_strdup_new(src->profile)) == NULL) ||
+        (src->dns_hook != NULL && (lin->dns_hook = nacme_strdup_new(src->dns_hook)) == NULL) ||
+        (src->dns_resolver != NULL &&
+         (lin->dns_resolver = nacme_strdup_new(src->dns_resolver)) == NULL))
         goto fail;
     return lin;
 fail:
@@ -1036,11 +1133,10 @@ static enum nacme_err pending_take(struct issue_run *run, struct issue_pending *
             continue;
         lineage_record(&rec, &run->reqs[i], run->cfg, run->server_url, stg->new_version);
         *it = (struct issue_pending_item){.new_version = stg->new_version};
-        if ((it->lin_new = lineage_copy_new(&rec)) == NULL ||
-            (it->sni = nacme_strdup_new(run->reqs[i].names[0])) == NULL) {
-            store_lineage_free(it->lin_new);
+        if ((it->lin_new = lineage_copy_new(&rec)) == NULL)
             return nacme_fail(run->ctx, NACME_E_NOMEM, "out of memory");
-        }
+        it->sni = stg->sni;
+        stg->sni = NULL;
         it->lin_old = stg->old;
         stg->old = NULL;
         it->new_serial = stg->new_serial;
@@ -1086,6 +1182,7 @@ static void staged_free(struct issue_staged *staged, size_t n)
         store_lineage_free(staged[i].old);
         free(staged[i].new_serial);
         free(staged[i].old_serial);
+        free(staged[i].sni);
     }
     free(staged);
 }

@@ -95,10 +95,22 @@ static enum nacme_err name_normalize(struct nacme_ctx *ctx, char **name)
     if (k == IP_MAPPED)
         return nacme_fail(ctx, NACME_E_USAGE, "\"%s\" is an IPv4-mapped IPv6 address: give the "
                           "IPv4 address instead", shown);
-    if (!dns_name_valid(*name))
+    /* "*." and a name of its own: the CA decides the rest (RFC 8555 §7.1.3), and cmd_issue
+     * that it needs dns-01 */
+    if (names_is_wildcard(*name) && !dns_name_valid(*name + 2))
+        return nacme_fail(ctx, NACME_E_USAGE,
+                          "\"%s\" is not a valid wildcard: \"*.\" and a DNS name of two labels or "
+                          "more",
+                          shown);
+    if (!names_is_wildcard(*name) && !dns_name_valid(*name))
         return nacme_fail(ctx, NACME_E_USAGE,
                           "\"%s\" is not a valid DNS name or IP address for a certificate", shown);
     return NACME_OK;
+}
+
+bool names_is_wildcard(const char *name)
+{
+    return strncmp(name, "*.", 2) == 0;
 }
 
 enum nacme_err names_normalize(struct nacme_ctx *ctx, char **names, size_t *n)

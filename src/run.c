@@ -16,6 +16,7 @@ extern char **environ;
 
 #define RUN_OUTPUT_MAX (64 * 1024)
 #define RUN_ARGS_MAX 32
+#define RUN_EXTRA_MAX 8 /* arguments appended by run_command_argv_new */
 
 /*
  * Split buf in place into argv (at most max - 1 words, NULL-terminated), the way a person reading
@@ -151,19 +152,21 @@ static enum nacme_err spawn(struct nacme_ctx *ctx, const char *cmd, char **argv,
     return NACME_OK;
 }
 
-enum nacme_err run_command_new(struct nacme_ctx *ctx, const char *cmd, char *const *env,
-                               int timeout_s, char **output, int *status)
+enum nacme_err run_command_argv_new(struct nacme_ctx *ctx, const char *cmd,
+                                    const char *const *extra, char *const *env, int timeout_s,
+                                    char **output, int *wstatus)
 {
     struct nacme_buf out = {0};
     struct timespec deadline;
-    char *buf = NULL, *argv[RUN_ARGS_MAX];
+    char *buf = NULL, *argv[RUN_ARGS_MAX + RUN_EXTRA_MAX];
     int pipefd[2] = {-1, -1}, ws = 0;
     bool timed_out = false, reaped = false;
+    size_t n = 0, i;
     pid_t pid = -1;
     enum nacme_err r;
 
     *output = NULL;
-    *status = -1;
+    *wstatus = -1;
     if ((buf = nacme_strdup_new(cmd)) == NULL)
         return nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
     if (run_split_words(buf, argv, RUN_ARGS_MAX) != 0) {
@@ -172,6 +175,18 @@ enum nacme_err run_command_new(struct nacme_ctx *ctx, const char *cmd, char *con
                        RUN_ARGS_MAX - 2);
         goto out;
     }
+    /* the extra arguments go as they are: they are data (a record name, a TXT value), never
+     * split or expanded */
+    while (argv[n] != NULL)
+        n++;
+    for (i = 0; extra != NULL && extra[i] != NULL; i++) {
+        if (i >= RUN_EXTRA_MAX) {
+            r = nacme_fail(ctx, NACME_E_INVALID, "command \"%s\": too many arguments", cmd);
+            goto out;
+        }
+        argv[n++] = (char *)extra[i];
+    }
+    argv[n] = NULL;
     if (pipe2(pipefd, O_CLOEXEC) != 0 || fcntl(pipefd[0], F_SETFL, O_NONBLOCK) != 0) {
         r = nacme_fail_errno(ctx, NACME_E_IO, "cannot run \"%s\"", cmd);
         goto out;
@@ -192,7 +207,7 @@ enum nacme_err run_command_new(struct nacme_ctx *ctx, const char *cmd, char *con
                        timeout_s);
         goto out;
     }
-    *status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    *wstatus = ws;
     *output = out.data ? out.data : nacme_strdup_new("");
     out.data = NULL;
     r = *output ? NACME_OK : nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
@@ -204,4 +219,46 @@ out:
     nacme_buf_clear(&out);
     free(buf);
     return r;
+}
+
+enum nacme_err run_command_new(struct nacme_ctx *ctx, const char *cmd, char *const *env,
+                               int timeout_s, char **output, int *status)
+{
+    enum nacme_err r;
+    int ws = -1;
+
+    *status = -1;
+    if ((r = run_command_argv_new(ctx, cmd, NULL, env, timeout_s, output, &ws)) == NACME_OK)
+        *status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    return r;
+}
+
+/* Whether the NAME of "NAME=value" is that of one of vars. */
+static bool env_named_in(const char *entry, char *const *vars, size_t nvars)
+{
+    size_t i, len = strcspn(entry, "=");
+
+    for (i = 0; i < nvars; i++)
+        if (strncmp(entry, vars[i], len) == 0 && vars[i][len] == '=')
+            return true;
+    return false;
+}
+
+char **run_env_new(char *const *extra, size_t nextra)
+{
+    size_t n = 0, k = 0, i;
+    char **env;
+
+    while (environ[n] != NULL)
+        n++;
+    if ((env = calloc(n + nextra + 1, sizeof(*env))) == NULL)
+        return NULL;
+    /* our own NACME_CERT_NAME... (a nacme run from another's hook) must not shadow the new ones:
+     * getenv finds the first */
+    for (i = 0; i < n; i++)
+        if (!env_named_in(environ[i], extra, nextra))
+            env[k++] = environ[i];
+    for (i = 0; i < nextra; i++)
+        env[k++] = extra[i];
+    return env;
 }

@@ -243,7 +243,8 @@ json_t *status_json_new(const struct status_entry *e, time_t now)
 {
     static const char *const time_keys[] = {"not_before",   "not_after",  "next_renewal",
                                             "last_success", "last_failure", "next_attempt"};
-    static const char *const null_keys[] = {"key_type",  "server",      "webroot", "version",
+    static const char *const null_keys[] = {"key_type",  "server",      "webroot", "challenge",
+                                            "version",
                                             "days_left", "next_renewal_source", "ari_window",
                                             "ari_explanation", "failures", "last_error",
                                             "retry_after", "certid", "profile"};
@@ -279,6 +280,7 @@ json_t *status_json_new(const struct status_entry *e, time_t now)
     bad |= json_object_set_new(o, "key_type", json_string(e->lin->key_type));
     bad |= json_object_set_new(o, "server", json_string(e->lin->server));
     bad |= json_object_set_new(o, "webroot", json_string(e->lin->webroot));
+    bad |= json_object_set_new(o, "challenge", string_or_null(e->lin->challenge));
     bad |= json_object_set_new(o, "version", json_integer(e->lin->version));
     bad |= json_object_set_new(o, "profile", string_or_null(e->lin->profile));
     bad |= json_object_set_new(o, "certid", string_or_null(rn->certid));

@@ -715,6 +715,27 @@ static char **lineage_string(struct store_lineage *lin, size_t i)
     return (char **)(void *)((char *)lin + lineage_strings[i].offset);
 }
 
+/* Optional strings: absent from records written before they existed, and when unset. */
+static const struct {
+    const char *field;
+    size_t offset;
+} lineage_optional[] = {
+    {"preferred_chain", offsetof(struct store_lineage, preferred_chain)},
+    {"dns_hook", offsetof(struct store_lineage, dns_hook)},
+    {"dns_resolver", offsetof(struct store_lineage, dns_resolver)},
+    {"profile", offsetof(struct store_lineage, profile)},
+};
+
+static char **lineage_optional_string(struct store_lineage *lin, size_t i)
+{
+    return (char **)(void *)((char *)lin + lineage_optional[i].offset);
+}
+
+static const char *lineage_optional_get(const struct store_lineage *lin, size_t i)
+{
+    return *(char *const *)(const void *)((const char *)lin + lineage_optional[i].offset);
+}
+
 void store_lineage_free(struct store_lineage *lin)
 {
     size_t i;
@@ -728,6 +749,8 @@ void store_lineage_free(struct store_lineage *lin)
     free(lin->domains);
     free(lin->preferred_chain);
     free(lin->profile);
+    free(lin->dns_hook);
+    free(lin->dns_resolver);
     store_renewal_clear(&lin->renewal);
     free(lin);
 }
@@ -914,26 +937,11 @@ static json_t *renewal_encode_new(const struct store_renewal *rn_const)
     return o;
 }
 
-/* An optional string field: absent leaves *out NULL; present, it must be a string. */
-static enum nacme_err optional_string(struct nacme_ctx *ctx, json_t *root, const char *field,
-                                      char **out, const char *what)
-{
-    json_t *v = json_object_get(root, field);
-
-    if (v == NULL)
-        return NACME_OK;
-    if (!json_is_string(v))
-        return nacme_fail(ctx, NACME_E_INVALID, "%s: field %s is not a string", what, field);
-    if ((*out = nacme_strdup_new(json_string_value(v))) == NULL)
-        return oom(ctx);
-    return NACME_OK;
-}
-
 /* The fields of lineage.json into lin; every type checked, the name against the directory's. */
 static enum nacme_err lineage_decode(struct nacme_ctx *ctx, json_t *root, const char *name,
                                      struct store_lineage *lin, const char *what)
 {
-    json_t *domains = NULL, *reuse = NULL;
+    json_t *domains = NULL, *reuse = NULL, *pref = NULL;
     json_int_t version = 0;
     const char *s = NULL;
     size_t i;
@@ -988,10 +996,20 @@ static enum nacme_err lineage_decode(struct nacme_ctx *ctx, json_t *root, const 
         goto out;
     }
     lin->reuse_key = json_is_true(reuse);
-    if ((r = optional_string(ctx, root, "preferred_chain", &lin->preferred_chain, what)) !=
-            NACME_OK ||
-        (r = optional_string(ctx, root, "profile", &lin->profile, what)) != NACME_OK)
-        goto out;
+    for (i = 0; i < sizeof(lineage_optional) / sizeof(lineage_optional[0]); i++) {
+        if ((pref = json_object_get(root, lineage_optional[i].field)) == NULL)
+            continue;
+        if (!json_is_string(pref)) {
+            r = nacme_fail(ctx, NACME_E_INVALID, "%s: field %s is not a string", what,
+                           lineage_optional[i].field);
+            goto out;
+        }
+        if ((*lineage_optional_string(lin, i) = nacme_strdup_new(json_string_value(pref))) ==
+            NULL) {
+            r = oom(ctx);
+            goto out;
+        }
+    }
     r = renewal_decode(ctx, root, &lin->renewal, what);
 out:
     return r;
@@ -1070,15 +1088,14 @@ static enum nacme_err lineage_encode(struct nacme_ctx *ctx, const struct store_l
         r = nacme_fail(ctx, NACME_E_INVALID, "cannot encode %s: field reuse_key", what);
         goto out;
     }
-    if (lin->preferred_chain != NULL &&
-        json_object_set_new(root, "preferred_chain", json_string(lin->preferred_chain)) != 0) {
-        r = nacme_fail(ctx, NACME_E_INVALID, "cannot encode %s: field preferred_chain", what);
-        goto out;
-    }
-    if (lin->profile != NULL &&
-        json_object_set_new(root, "profile", json_string(lin->profile)) != 0) {
-        r = nacme_fail(ctx, NACME_E_INVALID, "cannot encode %s: field profile", what);
-        goto out;
+    for (i = 0; i < sizeof(lineage_optional) / sizeof(lineage_optional[0]); i++) {
+        const char *v = lineage_optional_get(lin, i);
+        if (v != NULL &&
+            json_object_set_new(root, lineage_optional[i].field, json_string(v)) != 0) {
+            r = nacme_fail(ctx, NACME_E_INVALID, "cannot encode %s: field %s", what,
+                           lineage_optional[i].field);
+            goto out;
+        }
     }
     if ((renewal = renewal_encode_new(&lin->renewal)) != NULL &&
         json_object_set_new(root, "renewal", renewal) != 0) {

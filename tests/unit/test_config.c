@@ -41,7 +41,12 @@ static void test_every_key(void **state)
                             "preflight = false\n"
                             "nginx_conf = \"/srv/nginx/nginx.conf\"\n"
                             "http_timeout = 7\n"
-                            "profile = \"shortlived\"\n");
+                            "profile = \"shortlived\"\n"
+                            "challenge = \"dns-01\"\n"
+                            "dns_hook = \"/usr/local/sbin/hook --zone example.com\"\n"
+                            "dns_resolver = \"[2001:db8::53]:5353\"\n"
+                            "dns_hook_timeout = 30\n"
+                            "dns_wait_timeout = 600\n");
     struct nacme_config cfg = {0};
     struct nacme_ctx ctx;
 
@@ -62,6 +67,11 @@ static void test_every_key(void **state)
     assert_string_equal(cfg.nginx_conf, "/srv/nginx/nginx.conf");
     assert_int_equal(cfg.http_timeout, 7);
     assert_string_equal(cfg.profile, "shortlived");
+    assert_string_equal(cfg.challenge, "dns-01");
+    assert_string_equal(cfg.dns_hook, "/usr/local/sbin/hook --zone example.com");
+    assert_string_equal(cfg.dns_resolver, "[2001:db8::53]:5353");
+    assert_int_equal(cfg.dns_hook_timeout, 30);
+    assert_int_equal(cfg.dns_wait_timeout, 600);
     config_clear(&cfg);
     unlink(path);
     free(path);
@@ -90,6 +100,11 @@ static void test_errors_name_file_and_line(void **state)
         {"preflight = sometimes\n", 1, "preflight"},
         {"http_timeout = 0\n", 1, "http_timeout 0 is not a number of seconds (1-3600)"},
         {"\nhttp_timeout = 3601\n", 2, "http_timeout 3601 is not"},
+        {"challenge = \"tls-alpn-01\"\n", 1, "challenge \"tls-alpn-01\" is not http-01 or dns-01"},
+        {"\ndns_resolver = \"ns1.example.com\"\n", 2, "dns_resolver \"ns1.example.com\""},
+        {"dns_resolver = \"127.0.0.1:0\"\n", 1, "dns_resolver"},
+        {"dns_hook_timeout = 0\n", 1, "dns_hook_timeout 0 is not a number of seconds"},
+        {"dns_wait_timeout = 3601\n", 1, "dns_wait_timeout 3601 is not a number of seconds"},
     };
     struct nacme_ctx ctx;
     char prefix[256];
@@ -163,6 +178,11 @@ static void test_defaults_fill_only_unset(void **state)
     assert_int_equal(cfg.nginx_http_port, 80);
     assert_int_equal(cfg.nginx_https_port, 443);
     assert_false(cfg.preflight_off);
+    assert_string_equal(cfg.challenge, "http-01");
+    assert_null(cfg.dns_hook);
+    assert_null(cfg.dns_resolver);
+    assert_int_equal(cfg.dns_hook_timeout, 120);
+    assert_int_equal(cfg.dns_wait_timeout, 120);
     config_clear(&cfg);
 }
 

@@ -90,6 +90,49 @@ static void test_normalize(void **state)
     free(names);
 }
 
+/* A wildcard is "*." and a valid DNS name; a "*" anywhere else, or before a name that is not
+ * one, is refused. */
+static void test_wildcards(void **state)
+{
+    static const struct {
+        const char *in;
+        const char *out; /* NULL: refused */
+    } cases[] = {
+        {"*.example.com", "*.example.com"},
+        {"*.WWW.Example.Org", "*.www.example.org"},
+        {"*.com", NULL},
+        {"*", NULL},
+        {"*.", NULL},
+        {"**.example.com", NULL},
+        {"*.*.example.com", NULL},
+        {"www.*.example.com", NULL},
+        {"*example.com", NULL},
+        {"*.192.0.2.1", NULL},
+        {"*.-bad.example", NULL},
+    };
+    struct nacme_ctx ctx;
+    char *names[1];
+    size_t i, n;
+    enum nacme_err r;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        nacme_ctx_init(&ctx);
+        names[0] = strdup(cases[i].in);
+        n = 1;
+        r = names_normalize(&ctx, names, &n);
+        if (cases[i].out == NULL && r != NACME_E_USAGE)
+            fail_msg("\"%s\" should be refused", cases[i].in);
+        if (cases[i].out != NULL && (r != NACME_OK || strcmp(names[0], cases[i].out) != 0))
+            fail_msg("\"%s\": got %s (%s), want %s", cases[i].in, names[0], ctx.errmsg,
+                     cases[i].out);
+        if (cases[i].out != NULL)
+            assert_true(names_is_wildcard(names[0]));
+        free(names[0]);
+    }
+    assert_false(names_is_wildcard("example.com"));
+}
+
 static void test_ip_canonical(void **state)
 {
     static const struct {
@@ -222,6 +265,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dns_name_valid),
+        cmocka_unit_test(test_wildcards),
         cmocka_unit_test(test_normalize),
         cmocka_unit_test(test_ip_canonical),
         cmocka_unit_test(test_normalize_ip),

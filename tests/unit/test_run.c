@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -136,12 +137,50 @@ static void test_run_missing(void **state)
     free(output);
 }
 
+/* Extra arguments (a hook's RECORD and VALUE) reach the program as they are: no splitting, no
+ * quotes, no expansion; the raw wait status tells an exit from a signal. */
+static void test_run_argv(void **state)
+{
+    static const char *const extra[] = {"add", "a b", "'q'", "$HOME *", NULL};
+    const char *env_extra[] = {"NACME_DOMAIN=*.example.com", "PATH=/usr/bin:/bin"};
+    struct nacme_ctx ctx;
+    char *output = NULL, **env;
+    int ws;
+
+    (void)state;
+    nacme_ctx_init(&ctx);
+    assert_int_equal(run_command_argv_new(&ctx, "sh -c 'printf \"%s|\" \"$@\"' sh", extra, NULL, 5,
+                                          &output, &ws),
+                     NACME_OK);
+    assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    assert_string_equal(output, "add|a b|'q'|$HOME *|");
+    free(output);
+    assert_int_equal(run_command_argv_new(&ctx, "sh -c 'exit 3'", NULL, NULL, 5, &output, &ws),
+                     NACME_OK);
+    assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 3);
+    free(output);
+    assert_int_equal(run_command_argv_new(&ctx, "sh -c 'kill -9 $$'", NULL, NULL, 5, &output, &ws),
+                     NACME_OK);
+    assert_true(WIFSIGNALED(ws) && WTERMSIG(ws) == 9);
+    free(output);
+    /* the environment: nacme's, with the extra variables replacing any of the same name */
+    assert_non_null(env = run_env_new((char *const *)env_extra, 2));
+    assert_int_equal(run_command_argv_new(&ctx,
+                                          "sh -c 'printf \"%s|%s\" \"$NACME_DOMAIN\" \"$PATH\"'",
+                                          NULL, env, 5, &output, &ws),
+                     NACME_OK);
+    assert_string_equal(output, "*.example.com|/usr/bin:/bin");
+    free(output);
+    free(env);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split_words),
         cmocka_unit_test(test_run_command),
         cmocka_unit_test(test_run_missing),
+        cmocka_unit_test(test_run_argv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -138,6 +138,7 @@ static void test_json(void **state)
     lin.key_type = (char *)"ec256";
     lin.server = (char *)"https://ca.example/dir";
     lin.webroot = (char *)"/var/www/nacme";
+    lin.challenge = (char *)"dns-01";
     lin.version = 3;
     lin.profile = (char *)"tlsserver";
     lin.renewal.last_failure = NA - 40 * DAY;
@@ -147,6 +148,7 @@ static void test_json(void **state)
     e.installed = NA - 90 * DAY;
     assert_non_null(o = status_json_new(&e, NA - 40 * DAY));
     assert_string_equal(json_string_value(json_object_get(o, "status")), "failing");
+    assert_string_equal(json_string_value(json_object_get(o, "challenge")), "dns-01");
     assert_string_equal(json_string_value(json_object_get(o, "not_after")),
                         "2030-03-17T17:46:40Z");
     assert_int_equal(json_integer_value(json_object_get(o, "not_after_epoch")), NA);

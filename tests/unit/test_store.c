@@ -871,6 +871,10 @@ static void test_lineage_refusals(void **state)
          "\"server\": \"https://ca.example/dir\", \"challenge\": \"http-01\", \"webroot\": \"/w\", "
          "\"version\": 1, \"profile\": [\"shortlived\"]}",
          ": field profile is not a string"},
+        {"{\"name\": \"example.com\", \"domains\": [\"a\"], \"key_type\": \"ec256\", \"server\": "
+         "\"s\", \"challenge\": \"dns-01\", \"webroot\": \"/w\", \"version\": 1, "
+         "\"dns_hook\": [\"/bin/hook\"]}",
+         ": field dns_hook is not a string"},
         {"{\"name\": \"example.com\", \"name\": \"example.com\"}",
          ":1: duplicate object key near '\"name\"'"},
         {"[1]", ": not a JSON object"},
@@ -896,13 +900,17 @@ static void test_lineage_refusals(void **state)
     }
 }
 
-/* reuse_key, preferred_chain and profile round-trip through lineage.json (absent when false or
- * NULL), and the live key is the one of the version live/ points at. */
+/* reuse_key, preferred_chain, profile, the challenge and dns-01's hook and resolver round-trip
+ * through lineage.json (the optional ones absent when false or NULL), and the live key is the one
+ * of the version live/ points at. */
 static void test_reuse_key_record(void **state)
 {
     static const bool reuse[] = {false, true, false};
     static const char *const pref[] = {"Root X1", NULL, "R\xc3\xa9seau Root"};
     static const char *const profile[] = {NULL, "shortlived", "tlsserver"};
+    static const char *const challenge[] = {"http-01", "dns-01", "dns-01"};
+    static const char *const hook[] = {NULL, "/usr/local/sbin/hook --zone x", "/bin/h"};
+    static const char *const resolver[] = {NULL, NULL, "[2001:db8::53]:53"};
     struct fixture *f = *state;
     struct store_lineage lin, *got = NULL;
     char *key = NULL, *json;
@@ -917,6 +925,9 @@ static void test_reuse_key_record(void **state)
         lin.reuse_key = reuse[i];
         lin.preferred_chain = (char *)pref[i];
         lin.profile = (char *)profile[i];
+        lin.challenge = (char *)challenge[i];
+        lin.dns_hook = (char *)hook[i];
+        lin.dns_resolver = (char *)resolver[i];
         install(f, &lin, i == 0 ? "one" : i == 1 ? "two" : "three");
         assert_int_equal(store_lineage_load_new(&f->ctx, f->st, "example.com", &got), NACME_OK);
         assert_int_equal(got->reuse_key, reuse[i]);
@@ -928,12 +939,23 @@ static void test_reuse_key_record(void **state)
             assert_null(got->profile);
         else
             assert_string_equal(got->profile, profile[i]);
+        assert_string_equal(got->challenge, challenge[i]);
+        if (hook[i] == NULL)
+            assert_null(got->dns_hook);
+        else
+            assert_string_equal(got->dns_hook, hook[i]);
+        if (resolver[i] == NULL)
+            assert_null(got->dns_resolver);
+        else
+            assert_string_equal(got->dns_resolver, resolver[i]);
         store_lineage_free(got);
         json = get_file(f, "state/archive/example.com/lineage.json");
         assert_int_equal(strstr(json, "\"reuse_key\": true") != NULL, reuse[i]);
         assert_null(strstr(json, "\"reuse_key\": false"));
         assert_int_equal(strstr(json, "preferred_chain") != NULL, pref[i] != NULL);
         assert_int_equal(strstr(json, "\"profile\"") != NULL, profile[i] != NULL);
+        assert_int_equal(strstr(json, "dns_hook") != NULL, hook[i] != NULL);
+        assert_int_equal(strstr(json, "dns_resolver") != NULL, resolver[i] != NULL);
         free(json);
     }
     assert_int_equal(store_live_key_new(&f->ctx, f->st, "example.com", &key, &len), NACME_OK);
