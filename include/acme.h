@@ -60,6 +60,17 @@ struct acme_client {
 
 #define ACME_HOLD_DEFAULT_S 60
 
+/*
+ * The pure parsing step of each exchange below, on the body (len bytes, any content) the CA
+ * answered at url (which names it in messages): the exchanges call these once the HTTP part is
+ * done, and the unit tests and the fuzz targets (tests/fuzz/) call them directly. A body that is
+ * not a JSON object, or lacks what RFC 8555 requires, is NACME_E_PROTO naming url.
+ */
+/* Fills d (zeroed first; cleared again on failure). */
+enum nacme_err acme_directory_parse(struct nacme_ctx *ctx, const char *url, const char *body,
+                                    size_t len, struct acme_directory *d);
+void acme_directory_clear(struct acme_directory *d);
+
 /* Fetch and check the directory. */
 enum nacme_err acme_client_new(struct nacme_ctx *ctx, struct nacme_http *http,
                                const char *directory_url, struct acme_client **out);
@@ -99,6 +110,9 @@ struct acme_account_info {
     char *orders;    /* the orders list URL, or NULL */
 };
 void acme_account_info_clear(struct acme_account_info *a);
+/* Fills a (zeroed first; cleared again on failure). */
+enum nacme_err acme_account_parse(struct nacme_ctx *ctx, const char *url, const char *body,
+                                  size_t len, struct acme_account_info *a);
 /* POST-as-GET on the account URL (c->kid). */
 enum nacme_err acme_account_get(struct acme_client *c, struct acme_account_info *out);
 /* Replace the contacts with mailto:EMAIL for each of n emails (n 0: no contact at all). */
@@ -155,6 +169,10 @@ enum nacme_err acme_order_refresh(struct acme_client *c, struct acme_order *o);
 enum nacme_err acme_order_finalize(struct acme_client *c, struct acme_order *o,
                                    const unsigned char *csr_der, size_t csr_len);
 void acme_order_free(struct acme_order *o);
+/* Replaces o's status, authorizations, finalize, certificate and error (not its url); on failure
+ * o holds some of them, for acme_order_free. */
+enum nacme_err acme_order_parse(struct nacme_ctx *ctx, const char *url, const char *body,
+                                size_t len, struct acme_order *o);
 
 /* One challenge of an authorization; url is NULL when the CA offers none of that type. */
 struct acme_chall {
@@ -175,6 +193,9 @@ struct acme_authz {
 };
 enum nacme_err acme_authz_get_new(struct acme_client *c, const char *url, struct acme_authz **out);
 void acme_authz_free(struct acme_authz *a);
+/* Fills a fresh (calloc'ed) a but its url; on failure a holds some fields, for acme_authz_free. */
+enum nacme_err acme_authz_parse(struct nacme_ctx *ctx, const char *url, const char *body,
+                                size_t len, struct acme_authz *a);
 /* Tell the CA the challenge is ready (POST {}). */
 enum nacme_err acme_challenge_start(struct acme_client *c, const char *url);
 /* token "." thumbprint (RFC 8555 §8.1). */
@@ -191,6 +212,9 @@ struct acme_renewal_info {
 enum nacme_err acme_renewal_info_get(struct acme_client *c, const char *certid,
                                      struct acme_renewal_info *out);
 void acme_renewal_info_clear(struct acme_renewal_info *ri);
+/* Fills ri's window and explanation (not retry_after). */
+enum nacme_err acme_renewal_info_parse(struct nacme_ctx *ctx, const char *url, const char *body,
+                                       size_t len, struct acme_renewal_info *ri);
 
 /* Download the PEM chain (application/pem-certificate-chain). */
 enum nacme_err acme_certificate_get_new(struct acme_client *c, const char *url, char **pem,

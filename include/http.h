@@ -8,6 +8,7 @@
 #define NACME_HTTP_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include "nacme.h"
 
@@ -46,6 +47,11 @@ enum nacme_err http_request(struct nacme_ctx *ctx, struct nacme_http *h, const c
 void http_response_clear(struct http_response *resp);
 /* Number of requests sent through h so far (for -v and the benchmark). */
 unsigned http_request_count(struct nacme_http *h);
+
+/* A Retry-After value (RFC 9110 §10.2.3, already trimmed) as seconds from now: delta-seconds as
+ * written, an HTTP-date as the time left until then (0 once it has passed); -1 for anything else
+ * ("-1", "1.5", more digits than a long holds). */
+long http_retry_after_parse(const char *v, time_t now);
 
 /* The URL of the first Link header with the given rel (e.g. "up", "alternate"); NULL if none. */
 char *http_link_new(const struct http_response *resp, const char *rel);

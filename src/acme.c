@@ -94,16 +94,15 @@ static long ms_between(const struct timespec *from, const struct timespec *to)
 }
 
 /* Parse a response body that must be a JSON object; the error names the URL and the flaw. */
-static enum nacme_err body_json_new(struct nacme_ctx *ctx, const char *url,
-                                    const struct http_response *resp, json_t **out)
+static enum nacme_err body_json_new(struct nacme_ctx *ctx, const char *url, const char *body,
+                                    size_t len, json_t **out)
 {
     json_error_t jerr;
     json_t *obj;
     char why[160];
 
     *out = NULL;
-    obj = json_loadb(resp->body.data ? resp->body.data : "", resp->body.len,
-                     JSON_REJECT_DUPLICATES, &jerr);
+    obj = json_loadb(body ? body : "", body ? len : 0, JSON_REJECT_DUPLICATES, &jerr);
     if (obj == NULL) {
         nacme_sanitize(why, sizeof(why), jerr.text, sizeof(why) - 1);
         return nacme_fail(ctx, NACME_E_PROTO, "%s: malformed JSON in the response (line %d: %s)",
@@ -130,7 +129,7 @@ static int opt_string(json_t *obj, const char *key, char **out)
     return (*out = nacme_strdup_new(json_string_value(v))) ? 0 : -1;
 }
 
-static void directory_clear(struct acme_directory *d)
+void acme_directory_clear(struct acme_directory *d)
 {
     free(d->new_nonce);
     free(d->new_account);
@@ -241,12 +240,30 @@ static enum nacme_err directory_parse(struct nacme_ctx *ctx, const char *url, js
     return NACME_OK;
 }
 
+enum nacme_err acme_directory_parse(struct nacme_ctx *ctx, const char *url, const char *body,
+                                    size_t len, struct acme_directory *d)
+{
+    json_t *obj = NULL;
+    enum nacme_err r;
+
+    memset(d, 0, sizeof(*d));
+    if ((r = body_json_new(ctx, url, body, len, &obj)) != NACME_OK) {
+        nacme_fail_prefix(ctx, "not an ACME directory");
+        goto out;
+    }
+    r = directory_parse(ctx, url, obj, d);
+out:
+    if (r != NACME_OK)
+        acme_directory_clear(d);
+    json_decref(obj);
+    return r;
+}
+
 enum nacme_err acme_client_new(struct nacme_ctx *ctx, struct nacme_http *http,
                                const char *directory_url, struct acme_client **out)
 {
     struct http_response resp = {.retry_after = -1};
     struct acme_client *c = NULL;
-    json_t *obj = NULL;
     enum nacme_err r;
 
     *out = NULL;
@@ -272,11 +289,8 @@ enum nacme_err acme_client_new(struct nacme_ctx *ctx, struct nacme_http *http,
                        resp.status);
         goto out;
     }
-    if ((r = body_json_new(ctx, directory_url, &resp, &obj)) != NACME_OK) {
-        nacme_fail_prefix(ctx, "not an ACME directory");
-        goto out;
-    }
-    if ((r = directory_parse(ctx, directory_url, obj, &c->dir)) != NACME_OK)
+    if ((r = acme_directory_parse(ctx, directory_url, resp.body.data, resp.body.len,
+                                  &c->dir)) != NACME_OK)
         goto out;
     /* A directory response may already carry a nonce; keep it and save a HEAD newNonce. */
     nonce_put(c, &resp);
@@ -284,7 +298,6 @@ enum nacme_err acme_client_new(struct nacme_ctx *ctx, struct nacme_http *http,
     c = NULL;
 out:
     http_response_clear(&resp);
-    json_decref(obj);
     acme_client_free(c);
     return r;
 }
@@ -313,7 +326,7 @@ void acme_client_free(struct acme_client *c)
     if (c == NULL)
         return;
     if (!c->is_clone) {
-        directory_clear(&c->dir);
+        acme_directory_clear(&c->dir);
         free(c->directory_url);
         free(c->thumbprint);
         free(c->kid);
@@ -723,27 +736,37 @@ static enum nacme_err account_parse(struct nacme_ctx *ctx, const char *url, json
     return NACME_OK;
 }
 
+enum nacme_err acme_account_parse(struct nacme_ctx *ctx, const char *url, const char *body,
+                                  size_t len, struct acme_account_info *a)
+{
+    json_t *obj = NULL;
+    enum nacme_err r;
+
+    memset(a, 0, sizeof(*a));
+    if ((r = body_json_new(ctx, url, body, len, &obj)) == NACME_OK)
+        r = account_parse(ctx, url, obj, a);
+    if (r != NACME_OK)
+        acme_account_info_clear(a);
+    json_decref(obj);
+    return r;
+}
+
 /* POST payload to the account URL and parse the account object it answers with. */
 static enum nacme_err account_exchange(struct acme_client *c, const char *payload,
                                        struct acme_account_info *out)
 {
     struct http_response resp = {.retry_after = -1};
-    json_t *obj = NULL;
     enum nacme_err r;
 
     memset(out, 0, sizeof(*out));
     if (c->kid == NULL)
         return nacme_fail(c->ctx, NACME_E_INVALID, "no ACME account is set up for %s",
                           c->directory_url);
-    if ((r = acme_post(c, c->kid, payload, NULL, &resp)) != NACME_OK ||
-        (r = body_json_new(c->ctx, c->kid, &resp, &obj)) != NACME_OK ||
-        (r = account_parse(c->ctx, c->kid, obj, out)) != NACME_OK)
+    if ((r = acme_post(c, c->kid, payload, NULL, &resp)) != NACME_OK)
         goto out;
+    r = acme_account_parse(c->ctx, c->kid, resp.body.data, resp.body.len, out);
 out:
-    if (r != NACME_OK)
-        acme_account_info_clear(out);
     http_response_clear(&resp);
-    json_decref(obj);
     return r;
 }
 
@@ -1015,17 +1038,26 @@ static enum nacme_err order_parse(struct nacme_ctx *ctx, const char *url, json_t
     return NACME_OK;
 }
 
+enum nacme_err acme_order_parse(struct nacme_ctx *ctx, const char *url, const char *body,
+                                size_t len, struct acme_order *o)
+{
+    json_t *obj = NULL;
+    enum nacme_err r;
+
+    if ((r = body_json_new(ctx, url, body, len, &obj)) == NACME_OK)
+        r = order_parse(ctx, url, obj, o);
+    json_decref(obj);
+    return r;
+}
+
 /* POST payload to url and parse the answer as an order. */
 static enum nacme_err order_exchange(struct acme_client *c, const char *url, const char *payload,
                                      struct acme_order *o, bool take_location)
 {
     struct http_response resp = {.retry_after = -1};
-    json_t *obj = NULL;
     enum nacme_err r;
 
     if ((r = acme_post(c, url, payload, NULL, &resp)) != NACME_OK)
-        goto out;
-    if ((r = body_json_new(c->ctx, url, &resp, &obj)) != NACME_OK)
         goto out;
     if (take_location) {
         if (resp.location == NULL) {
@@ -1037,10 +1069,9 @@ static enum nacme_err order_exchange(struct acme_client *c, const char *url, con
         resp.location = NULL;
     }
     o->retry_after = resp.retry_after;
-    r = order_parse(c->ctx, url, obj, o);
+    r = acme_order_parse(c->ctx, url, resp.body.data, resp.body.len, o);
 out:
     http_response_clear(&resp);
-    json_decref(obj);
     return r;
 }
 
@@ -1182,11 +1213,22 @@ static enum nacme_err authz_parse(struct nacme_ctx *ctx, const char *url, json_t
     return NACME_OK;
 }
 
+enum nacme_err acme_authz_parse(struct nacme_ctx *ctx, const char *url, const char *body,
+                                size_t len, struct acme_authz *a)
+{
+    json_t *obj = NULL;
+    enum nacme_err r;
+
+    if ((r = body_json_new(ctx, url, body, len, &obj)) == NACME_OK)
+        r = authz_parse(ctx, url, obj, a);
+    json_decref(obj);
+    return r;
+}
+
 enum nacme_err acme_authz_get_new(struct acme_client *c, const char *url, struct acme_authz **out)
 {
     struct http_response resp = {.retry_after = -1};
     struct acme_authz *a = NULL;
-    json_t *obj = NULL;
     enum nacme_err r;
 
     *out = NULL;
@@ -1195,15 +1237,13 @@ enum nacme_err acme_authz_get_new(struct acme_client *c, const char *url, struct
         goto out;
     }
     if ((r = acme_post(c, url, "", NULL, &resp)) != NACME_OK ||
-        (r = body_json_new(c->ctx, url, &resp, &obj)) != NACME_OK ||
-        (r = authz_parse(c->ctx, url, obj, a)) != NACME_OK)
+        (r = acme_authz_parse(c->ctx, url, resp.body.data, resp.body.len, a)) != NACME_OK)
         goto out;
     a->retry_after = resp.retry_after;
     *out = a;
     a = NULL;
 out:
     http_response_clear(&resp);
-    json_decref(obj);
     acme_authz_free(a);
     return r;
 }
@@ -1333,7 +1373,7 @@ static bool certid_valid(const char *id)
     return b64url_is_token(first, sizeof(first) - 1) && b64url_is_token(dot + 1, 256);
 }
 
-static enum nacme_err renewal_info_parse(struct acme_client *c, const char *url, json_t *obj,
+static enum nacme_err renewal_info_parse(struct nacme_ctx *ctx, const char *url, json_t *obj,
                                          struct acme_renewal_info *ri)
 {
     const char *start = NULL, *end = NULL, *expl = NULL;
@@ -1346,19 +1386,30 @@ static enum nacme_err renewal_info_parse(struct acme_client *c, const char *url,
     else if (ri->end <= ri->start)
         snprintf(why, sizeof(why), "the window ends before it starts");
     if (why[0])
-        return nacme_fail(c->ctx, NACME_E_PROTO, "%s: renewal information refused: %s", url, why);
+        return nacme_fail(ctx, NACME_E_PROTO, "%s: renewal information refused: %s", url, why);
     /* explanationURL is for a person to read: only a plain https URL is kept. */
     if (json_unpack(obj, "{s:s}", "explanationURL", &expl) == 0 && url_printable(expl) &&
         (ri->explanation = nacme_strdup_new(expl)) == NULL)
-        return nacme_fail(c->ctx, NACME_E_NOMEM, "out of memory");
+        return nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
     return NACME_OK;
+}
+
+enum nacme_err acme_renewal_info_parse(struct nacme_ctx *ctx, const char *url, const char *body,
+                                       size_t len, struct acme_renewal_info *ri)
+{
+    json_t *obj = NULL;
+    enum nacme_err r;
+
+    if ((r = body_json_new(ctx, url, body, len, &obj)) == NACME_OK)
+        r = renewal_info_parse(ctx, url, obj, ri);
+    json_decref(obj);
+    return r;
 }
 
 enum nacme_err acme_renewal_info_get(struct acme_client *c, const char *certid,
                                      struct acme_renewal_info *out)
 {
     struct http_response resp = {.retry_after = -1};
-    json_t *obj = NULL;
     char *url = NULL;
     enum nacme_err r;
 
@@ -1385,9 +1436,7 @@ enum nacme_err acme_renewal_info_get(struct acme_client *c, const char *certid,
                        url, resp.status);
         goto out;
     }
-    if ((r = body_json_new(c->ctx, url, &resp, &obj)) != NACME_OK ||
-        (r = renewal_info_parse(c, url, obj, out)) != NACME_OK)
-        goto out;
+    r = acme_renewal_info_parse(c->ctx, url, resp.body.data, resp.body.len, out);
 out:
     if (r != NACME_OK) {
         long ra = out->retry_after;
@@ -1395,7 +1444,6 @@ out:
         out->retry_after = ra;
     }
     http_response_clear(&resp);
-    json_decref(obj);
     free(url);
     return r;
 }

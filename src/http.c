@@ -337,7 +337,7 @@ static char *header_value_new(const char *v, size_t len)
 }
 
 /* Retry-After is either delta-seconds or an HTTP-date (RFC 9110 §10.2.3). */
-static long parse_retry_after(const char *v)
+long http_retry_after_parse(const char *v, time_t now)
 {
     char *end;
     long secs;
@@ -350,7 +350,7 @@ static long parse_retry_after(const char *v)
     }
     if ((when = curl_getdate(v, NULL)) < 0)
         return -1;
-    secs = (long)(when - time(NULL));
+    secs = (long)(when - now);
     return secs < 0 ? 0 : secs;
 }
 
@@ -374,7 +374,7 @@ static int store_header(struct http_response *resp, const char *name, size_t nle
         free(*slot);
         *slot = val;
     } else if (nlen == 11) {
-        resp->retry_after = parse_retry_after(val);
+        resp->retry_after = http_retry_after_parse(val, time(NULL));
         free(val);
     } else if (resp->nlinks < HTTP_MAX_LINKS) {
         if ((links = realloc(resp->links, (resp->nlinks + 1) * sizeof(*links))) == NULL) {

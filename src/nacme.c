@@ -197,7 +197,8 @@ void nacme_sanitize(char *dst, size_t dstsz, const char *src, size_t max)
 
     if (dstsz == 0)
         return;
-    for (i = 0; src && src[i] && i < max && o + 1 < dstsz; i++) {
+    /* i < max first: src need not hold a NUL right after its max bytes (a body of len bytes) */
+    for (i = 0; src && i < max && src[i] && o + 1 < dstsz; i++) {
         unsigned char c = (unsigned char)src[i];
         dst[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : (c == '\n' || c == '\t' ? ' ' : '?');
     }

@@ -3,6 +3,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 /* n digits at *p into *v; advances *p. */
 static bool digits(const char **p, int n, int *v)
@@ -26,6 +27,11 @@ static bool expect(const char **p, char c1, char c2)
     (*p)++;
     return true;
 }
+
+/* The range RFC 3339 can write in UTC (four-digit years): 0000-01-01T00:00:00Z and
+ * 9999-12-31T23:59:59Z. */
+#define RFC3339_MIN ((int64_t)-62167219200)
+#define RFC3339_MAX ((int64_t)253402300799)
 
 static bool leap(int y)
 {
@@ -82,7 +88,9 @@ bool rfc3339_parse(const char *s, time_t *out)
     if (sec == 60)
         sec = 59;
     t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - sign * (oh * 3600 + om * 60);
-    if ((int64_t)(time_t)t != t)
+    /* an offset can move a time out of the years RFC 3339 writes ("9999-12-31T23:00:00-05:00"),
+     * and nacme writes every time back in UTC */
+    if (t < RFC3339_MIN || t > RFC3339_MAX || (int64_t)(time_t)t != t)
         return false;
     *out = (time_t)t;
     return true;
@@ -92,6 +100,14 @@ void rfc3339_format(time_t t, char *buf, size_t size)
 {
     struct tm tm;
 
-    gmtime_r(&t, &tm);
-    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    /* clamped first: gmtime_r fails (and fills nothing) for years beyond an int, and strftime's
+     * %Y writes neither the four digits of year 999 nor fewer than five for year 10000 */
+    if ((int64_t)t < RFC3339_MIN)
+        t = (time_t)RFC3339_MIN;
+    else if ((int64_t)t > RFC3339_MAX)
+        t = (time_t)RFC3339_MAX;
+    if (gmtime_r(&t, &tm) == NULL)
+        memset(&tm, 0, sizeof(tm));
+    snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }

@@ -1,6 +1,7 @@
 /* test_acme.c - the parts of the protocol engine that need no CA: keyChange's inner JWS (RFC 8555
  * §7.3.5), checked member by member and verified with OpenSSL, revocation reason codes, and the
- * check of a profile name against the directory's meta.profiles (draft-ietf-acme-profiles). */
+ * check of a profile name against the directory's meta.profiles (draft-ietf-acme-profiles), and the
+ * parsing of the CA's answers (the step the fuzz target tests/fuzz/fuzz_acme_json.c drives). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -253,6 +254,132 @@ static void test_profile_check(void **state)
     }
 }
 
+#define URL "https://ca.test/x"
+
+/* Each parser on bodies it must take and bodies it must refuse; the refusal names the URL. */
+static void test_parse_bodies(void **state)
+{
+    enum kind { DIR, ACCT, ORDER, AUTHZ, ARI };
+    static const struct {
+        enum kind kind;
+        const char *body;
+        enum nacme_err want;
+        const char *field; /* what a member parsed to (kind-specific), or NULL */
+    } cases[] = {
+        {DIR, "{\"newNonce\":\"https://n\",\"newAccount\":\"https://a\",\"newOrder\":"
+              "\"https://o\",\"meta\":{\"termsOfService\":\"https://tos\"}}", NACME_OK,
+         "https://o https://tos"},
+        {DIR, "{\"newNonce\":\"https://n\",\"newAccount\":\"https://a\"}", NACME_E_PROTO, NULL},
+        {DIR, "{\"newNonce\":\"https://n\",\"newAccount\":\"https://a\",\"newOrder\":1}",
+         NACME_E_PROTO, NULL},
+        {DIR, "<html>", NACME_E_PROTO, NULL},
+        {DIR, "[]", NACME_E_PROTO, NULL},
+        {DIR, "", NACME_E_PROTO, NULL},
+        {ACCT, "{\"status\":\"valid\",\"contact\":[\"mailto:a@b.example\"]}", NACME_OK,
+         "valid mailto:a@b.example"},
+        {ACCT, "{\"status\":\"valid\",\"contact\":\"mailto:a@b.example\"}", NACME_E_PROTO, NULL},
+        {ACCT, "{\"status\":\"sleeping\"}", NACME_E_PROTO, NULL},
+        {ORDER, "{\"status\":\"valid\",\"authorizations\":[\"https://z/1\"],\"finalize\":"
+                "\"https://f\",\"certificate\":\"https://c\"}", NACME_OK, "valid https://c"},
+        {ORDER, "{\"status\":\"invalid\",\"authorizations\":[\"https://z/1\"],\"finalize\":"
+                "\"https://f\",\"error\":{\"type\":\"urn:ietf:params:acme:error:orderNotReady\"}}",
+         NACME_OK, "invalid urn:ietf:params:acme:error:orderNotReady"},
+        {ORDER, "{\"status\":\"valid\",\"authorizations\":[],\"finalize\":\"https://f\"}",
+         NACME_E_PROTO, NULL},
+        {ORDER, "{\"status\":\"valid\",\"status\":\"valid\",\"authorizations\":[\"https://z\"],"
+                "\"finalize\":\"https://f\"}", NACME_E_PROTO, NULL}, /* duplicate key */
+        {ORDER, "{\"status\":\"done\",\"authorizations\":[\"https://z\"],\"finalize\":\"https://f\"}",
+         NACME_E_PROTO, NULL},
+        {ORDER, "{\"status\":\"valid\",\"authorizations\":[7],\"finalize\":\"https://f\"}",
+         NACME_E_PROTO, NULL},
+        {AUTHZ, "{\"status\":\"invalid\",\"identifier\":{\"type\":\"dns\",\"value\":\"a.example\"},"
+                "\"challenges\":[{\"type\":\"dns-01\",\"url\":\"https://d\",\"status\":\"pending\","
+                "\"token\":\"tokd\"},{\"type\":\"http-01\",\"url\":\"https://c\","
+                "\"status\":\"invalid\",\"token\":\"tok_-9\",\"error\":{\"type\":\"urn:ietf:params:"
+                "acme:error:unauthorized\",\"status\":403}}]}", NACME_OK,
+         "a.example tok_-9 urn:ietf:params:acme:error:unauthorized"},
+        /* a dns-01 challenge without url, status or token: refused like a broken http-01 one */
+        {AUTHZ, "{\"status\":\"pending\",\"identifier\":{\"type\":\"dns\",\"value\":\"a.example\"},"
+                "\"challenges\":[{\"type\":\"dns-01\"},{\"type\":\"http-01\",\"url\":\"https://c\","
+                "\"status\":\"pending\",\"token\":\"tok\"}]}", NACME_E_PROTO, NULL},
+        {AUTHZ, "{\"status\":\"pending\",\"identifier\":{\"type\":\"dns\",\"value\":\"a.example\"},"
+                "\"challenges\":[{\"type\":\"http-01\",\"url\":\"https://c\",\"status\":\"pending\","
+                "\"token\":\"../x\"}]}", NACME_E_PROTO, NULL},
+        {AUTHZ, "{\"status\":\"pending\",\"identifier\":{\"type\":\"dns\",\"value\":\"a\\u0000b\"},"
+                "\"challenges\":[]}", NACME_E_PROTO, NULL},
+        {AUTHZ, "{\"status\":\"pending\",\"challenges\":[]}", NACME_E_PROTO, NULL},
+        {ARI, "{\"suggestedWindow\":{\"start\":\"2025-01-02T04:00:00Z\",\"end\":"
+              "\"2025-01-03T04:00:00Z\"},\"explanationURL\":\"https://ca.test/why\"}", NACME_OK,
+         "1735790400 1735876800 https://ca.test/why"},
+        {ARI, "{\"suggestedWindow\":{\"start\":\"2025-01-03T04:00:00Z\",\"end\":"
+              "\"2025-01-02T04:00:00Z\"}}", NACME_E_PROTO, NULL},
+        /* valid RFC 3339, but past 9999 in UTC (fuzz_rfc3339) */
+        {ARI, "{\"suggestedWindow\":{\"start\":\"2025-01-02T04:00:00Z\",\"end\":"
+              "\"9999-12-31T23:59:59-00:01\"}}", NACME_E_PROTO, NULL},
+    };
+    struct nacme_ctx ctx;
+    char got[512];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *b = cases[i].body;
+        size_t len = strlen(b);
+        enum nacme_err r = NACME_E_MAX;
+
+        nacme_ctx_init(&ctx);
+        got[0] = '\0';
+        switch (cases[i].kind) {
+        case DIR: {
+            struct acme_directory d;
+            if ((r = acme_directory_parse(&ctx, URL, b, len, &d)) == NACME_OK)
+                snprintf(got, sizeof(got), "%s %s", d.new_order, d.terms_of_service);
+            acme_directory_clear(&d);
+            break;
+        }
+        case ACCT: {
+            struct acme_account_info a;
+            if ((r = acme_account_parse(&ctx, URL, b, len, &a)) == NACME_OK)
+                snprintf(got, sizeof(got), "%s %s", a.status, a.ncontact ? a.contact[0] : "-");
+            acme_account_info_clear(&a);
+            break;
+        }
+        case ORDER: {
+            struct acme_order *o = calloc(1, sizeof(*o));
+            assert_non_null(o);
+            if ((r = acme_order_parse(&ctx, URL, b, len, o)) == NACME_OK)
+                snprintf(got, sizeof(got), "%s %s", o->status,
+                         o->error ? o->error->type : o->certificate);
+            acme_order_free(o);
+            break;
+        }
+        case AUTHZ: {
+            struct acme_authz *a = calloc(1, sizeof(*a));
+            assert_non_null(a);
+            if ((r = acme_authz_parse(&ctx, URL, b, len, a)) == NACME_OK)
+                snprintf(got, sizeof(got), "%s %s %s", a->identifier, a->http01.token,
+                         a->http01.error ? a->http01.error->type : "-");
+            acme_authz_free(a);
+            break;
+        }
+        case ARI: {
+            struct acme_renewal_info ri = {.retry_after = -1};
+            if ((r = acme_renewal_info_parse(&ctx, URL, b, len, &ri)) == NACME_OK)
+                snprintf(got, sizeof(got), "%lld %lld %s", (long long)ri.start,
+                         (long long)ri.end, ri.explanation);
+            acme_renewal_info_clear(&ri);
+            break;
+        }
+        }
+        if (r != cases[i].want)
+            fail_msg("case %zu (%s): got %d (%s), want %d", i, b, r, ctx.errmsg, cases[i].want);
+        if (cases[i].field != NULL)
+            assert_string_equal(got, cases[i].field);
+        if (r != NACME_OK)
+            assert_non_null(strstr(ctx.errmsg, URL));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -260,6 +387,7 @@ int main(void)
         cmocka_unit_test(test_revocation_reasons),
         cmocka_unit_test(test_profile_names),
         cmocka_unit_test(test_profile_check),
+        cmocka_unit_test(test_parse_bodies),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -74,6 +74,34 @@ static void test_hostile_text_is_sanitized(void **state)
     assert_string_equal(buf, "HTTP 500 (not a problem document): <h1>\x3f\x3f\x3f</h1>");
 }
 
+/* A body is len bytes, not a C string: fuzz_acme_json found the excerpt of a short body that is not
+ * a problem document reading one byte past it. The buffer here ends right after the body, so the
+ * suite's ASan and valgrind runs (tests/check-memory.sh) see such a read. */
+static void test_body_read_within_len(void **state)
+{
+    static const char *const bodies[] = {"<h1>busy</h1>", "{\"status\": \"valid\"}", "x", ""};
+    char buf[256], want[256];
+    struct acme_problem *p;
+    size_t i, n;
+    char *body;
+
+    (void)state;
+    for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        n = strlen(bodies[i]);
+        body = malloc(n > 0 ? n : 1);
+        assert_non_null(body);
+        memcpy(body, bodies[i], n);
+        p = acme_problem_from_body_new(body, n, 503);
+        assert_non_null(p);
+        acme_problem_format(p, buf, sizeof(buf));
+        snprintf(want, sizeof(want), "HTTP 503 (not a problem document): %s",
+                 n > 0 ? bodies[i] : "(empty body)");
+        assert_string_equal(buf, want);
+        acme_problem_free(p);
+        free(body);
+    }
+}
+
 static void test_long_detail_is_capped(void **state)
 {
     char body[5000], buf[2048];
@@ -161,6 +189,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format_table),
         cmocka_unit_test(test_hostile_text_is_sanitized),
+        cmocka_unit_test(test_body_read_within_len),
         cmocka_unit_test(test_long_detail_is_capped),
         cmocka_unit_test(test_small_buffers_never_overflow),
         cmocka_unit_test(test_problem_is),

@@ -23,6 +23,9 @@ static void test_valid(void **state)
         {"2024-02-29T00:00:00Z", 1709164800},
         {"2016-12-31T23:59:60Z", 1483228799},
         {"1969-12-31T23:59:59Z", -1},
+        {"0000-01-01T00:00:00Z", -62167219200},
+        {"9999-12-31T23:59:59Z", 253402300799},
+        {"9999-12-31T23:59:59+23:59", 253402214459},
     };
     time_t t;
     size_t i;
@@ -44,6 +47,8 @@ static void test_refused(void **state)
         "2025-01-15T12:00:61Z", "2025-01-15T12:00:00.Z", "2025-01-15T12:00:00+0100",
         "2025-01-15T12:00:00+24:00", "2025-01-15T12:00:00Zjunk", "+2025-01-15T12:00:00Z",
         "２０２５-01-15T12:00:00Z", "2025-1-15T12:00:00Z", "1736942400",
+        /* fuzz_rfc3339: valid text whose UTC time is beyond the years RFC 3339 writes */
+        "9999-12-31T23:59:59-00:01", "0000-01-01T00:00:00+00:01",
     };
     time_t t = 42;
     size_t i;
@@ -57,14 +62,54 @@ static void test_refused(void **state)
 
 static void test_format_round_trip(void **state)
 {
+    /* what nacme writes it reads back; fuzz_rfc3339 found years before 1000 written with fewer
+     * than four digits ("410-12-30T05:15:13Z") */
+    static const struct {
+        time_t t;
+        const char *want;
+    } cases[] = {
+        {1736942400, "2025-01-15T12:00:00Z"},
+        {0, "1970-01-01T00:00:00Z"},
+        {-49197437087, "0410-12-30T05:15:13Z"},
+        {-62167219200, "0000-01-01T00:00:00Z"},
+        {253402300799, "9999-12-31T23:59:59Z"},
+    };
     char buf[32];
     time_t t;
+    size_t i;
 
     (void)state;
-    rfc3339_format(1736942400, buf, sizeof(buf));
-    assert_string_equal(buf, "2025-01-15T12:00:00Z");
-    assert_true(rfc3339_parse(buf, &t));
-    assert_int_equal(t, 1736942400);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        rfc3339_format(cases[i].t, buf, sizeof(buf));
+        assert_string_equal(buf, cases[i].want);
+        assert_true(rfc3339_parse(buf, &t));
+        assert_int_equal(t, cases[i].t);
+    }
+}
+
+/* A time no four-digit year holds (a lineage record edited by hand, a certificate's notAfter in
+ * year 9999 plus an offset) is written as the range's last or first second, never as garbage:
+ * gmtime_r fails for years beyond an int and would leave its struct unset. */
+static void test_format_clamped(void **state)
+{
+    static const struct {
+        int64_t t;
+        const char *want;
+    } cases[] = {
+        {253402300800, "9999-12-31T23:59:59Z"},
+        {INT64_MAX, "9999-12-31T23:59:59Z"},
+        {(int64_t)1 << 60, "9999-12-31T23:59:59Z"},
+        {-62167219201, "0000-01-01T00:00:00Z"},
+        {INT64_MIN, "0000-01-01T00:00:00Z"},
+    };
+    char buf[32];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        rfc3339_format((time_t)cases[i].t, buf, sizeof(buf));
+        assert_string_equal(buf, cases[i].want);
+    }
 }
 
 int main(void)
@@ -73,6 +118,7 @@ int main(void)
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_format_round_trip),
+        cmocka_unit_test(test_format_clamped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
