@@ -17,6 +17,8 @@ struct nginx_site {
                       block that is no IPv6 address (it names the lineage), the others sorted */
     size_t nnames;
     char **files;  /* "path:line" of each of its server blocks, in configuration order */
+    const struct nginx_dir **blocks; /* those blocks themselves (nfiles of them): two blocks can
+                                        share a line */
     size_t nfiles;
     char **listen; /* each listen directive's arguments joined by spaces, without repeats;
                       "*:80" for a block without listen (nginx's default) */

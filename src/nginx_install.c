@@ -32,10 +32,8 @@ struct plan_file {
     bool written; /* the edited text replaced it */
 };
 
-/* A server block under http, found by "path:line". */
+/* A server block under http. */
 struct block_ref {
-    const char *path;
-    uint32_t line;
     const struct nginx_dir *d;
 };
 
@@ -71,8 +69,7 @@ static enum nacme_err collect(struct planner *p, const struct nginx_dir *d, bool
                 p->blocks = b;
                 p->capblocks = cap;
             }
-            p->blocks[p->nblocks++] =
-                (struct block_ref){nginx_conf_file_path(p->conf, d->file), d->line, d};
+            p->blocks[p->nblocks++] = (struct block_ref){d};
         }
     }
     return NACME_OK;
@@ -80,25 +77,18 @@ static enum nacme_err collect(struct planner *p, const struct nginx_dir *d, bool
 
 static int block_cmp(const void *x, const void *y)
 {
-    const struct block_ref *a = x, *b = y;
-    int c = strcmp(a->path, b->path);
+    uintptr_t a = (uintptr_t)((const struct block_ref *)x)->d;
+    uintptr_t b = (uintptr_t)((const struct block_ref *)y)->d;
 
-    return c != 0 ? c : (a->line > b->line) - (a->line < b->line);
+    return (a > b) - (a < b);
 }
 
-/* The server block of "path:line" (as nginx_sites names them). */
-static const struct nginx_dir *block_at(const struct planner *p, const char *where)
+/* d when it is a server block under http, else NULL. By the block itself, not its "path:line":
+ * two server blocks can share a line. */
+static const struct nginx_dir *block_at(const struct planner *p, const struct nginx_dir *d)
 {
-    const char *colon = strrchr(where, ':');
-    struct block_ref key, *hit;
-    char path[PATH_MAX];
-    size_t n;
+    struct block_ref key = {d}, *hit;
 
-    if (colon == NULL || (n = (size_t)(colon - where)) >= sizeof(path))
-        return NULL;
-    memcpy(path, where, n);
-    path[n] = '\0';
-    key = (struct block_ref){path, (uint32_t)strtoul(colon + 1, NULL, 10), NULL};
     hit = bsearch(&key, p->blocks, p->nblocks, sizeof(key), block_cmp);
     return hit ? hit->d : NULL;
 }
@@ -347,7 +337,7 @@ static enum nacme_err plan_site(struct planner *p, const struct nginx_site *site
     if ((ssl_file = nginx_snippet_ssl_file_new(site->names[0])) == NULL)
         return nacme_fail(p->ctx, NACME_E_NOMEM, "out of memory");
     for (i = 0; i < site->nfiles && r == NACME_OK; i++) {
-        if ((b = block_at(p, site->files[i])) == NULL)
+        if ((b = block_at(p, site->blocks[i])) == NULL)
             continue;
         block_info(p->conf, b, p->opt->http_port, &bi);
         any_ssl |= bi.ssl;

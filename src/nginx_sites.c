@@ -293,6 +293,7 @@ static int str_cmp(const void *x, const void *y)
 static enum nacme_err merge_into(struct builder *b, struct nginx_site *s, struct block *blk)
 {
     enum nacme_err r;
+    const struct nginx_dir **blocks;
     size_t i;
 
     for (i = 0; i < blk->nnames; i++) {
@@ -313,6 +314,11 @@ static enum nacme_err merge_into(struct builder *b, struct nginx_site *s, struct
         }
         blk->listen[i] = NULL;
     }
+    /* blocks grows first: push_str counts nfiles for both */
+    if ((blocks = realloc(s->blocks, (s->nfiles + 1) * sizeof(*blocks))) == NULL)
+        return nacme_fail(b->ctx, NACME_E_NOMEM, "out of memory");
+    s->blocks = blocks;
+    s->blocks[s->nfiles] = blk->d;
     return push_str(b, &s->files, &s->nfiles, where_new(b->conf, blk->d));
 }
 
@@ -357,6 +363,7 @@ static enum nacme_err name_sites(struct builder *b, const size_t *root_of)
         }
         strv_free(site->names, site->nnames);
         strv_free(site->files, site->nfiles);
+        free(site->blocks);
         strv_free(site->listen, site->nlisten);
     }
     o->nsites = kept;
@@ -464,6 +471,7 @@ void nginx_sites_free(struct nginx_sites *s)
     for (i = 0; i < s->nsites; i++) {
         strv_free(s->sites[i].names, s->sites[i].nnames);
         strv_free(s->sites[i].files, s->sites[i].nfiles);
+        free(s->sites[i].blocks);
         strv_free(s->sites[i].listen, s->sites[i].nlisten);
     }
     free(s->sites);

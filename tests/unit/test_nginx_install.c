@@ -127,12 +127,53 @@ static void test_file_grown_meanwhile(void **state)
     plan_then_install(2);
 }
 
+/* Two server blocks on one line: each gets its own include, not both the first. */
+static void test_two_blocks_on_one_line(void **state)
+{
+    char dir[] = "/tmp/nacme-install.XXXXXX", conf_path[128], snippets[128], cmd[160],
+         *lineages[] = {"a.example", "b.example"};
+    struct nginx_install_opts opt = {.snippet_dir = snippets, .http_port = 80, .https_port = 443,
+                                     .lineages = lineages, .nlineages = 2};
+    struct nginx_conf *conf = NULL;
+    struct nginx_sites *sites = NULL;
+    struct nginx_plan *plan = NULL;
+    struct nacme_ctx ctx;
+    const char *text, *second;
+
+    (void)state;
+    nacme_ctx_init(&ctx);
+    assert_non_null(mkdtemp(dir));
+    snprintf(conf_path, sizeof(conf_path), "%s/nginx.conf", dir);
+    snprintf(snippets, sizeof(snippets), "%s/snippets", dir);
+    put(conf_path, "events {}\nhttp {\n    server { listen 80; server_name a.example; } "
+                   "server { listen 80; server_name b.example; }\n}\n");
+    opt.conf_path = conf_path;
+    assert_int_equal(nginx_conf_read_new(&ctx, conf_path, &conf), NACME_OK);
+    assert_int_equal(nginx_sites_new(&ctx, conf, &sites), NACME_OK);
+    assert_int_equal(sites->nsites, 2);
+    assert_int_equal(nginx_plan_new(&ctx, conf, sites, &opt, &plan), NACME_OK);
+    assert_int_equal(nginx_plan_install(&ctx, plan, "true", time(NULL), NULL), NACME_OK);
+    text = slurp(conf_path);
+    second = strstr(text, "server_name b.example");
+    assert_non_null(second);
+    /* one include between the first block's name and the second's, and one after */
+    assert_non_null(strstr(text, "include"));
+    assert_true(strstr(text, "include") < second);
+    assert_non_null(strstr(second, "include"));
+    nginx_plan_free(plan);
+    nginx_sites_free(sites);
+    nginx_conf_free(conf);
+    snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unchanged_file_is_edited),
         cmocka_unit_test(test_file_saved_meanwhile_same_size),
         cmocka_unit_test(test_file_grown_meanwhile),
+        cmocka_unit_test(test_two_blocks_on_one_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
