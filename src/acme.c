@@ -1185,9 +1185,11 @@ static enum nacme_err authz_take_chall(struct nacme_ctx *ctx, const char *url, j
 static enum nacme_err authz_parse(struct nacme_ctx *ctx, const char *url, json_t *obj,
                                   struct acme_authz *a)
 {
+    static const char *const types[] = {"http-01", "dns-01"};
+    struct acme_chall *const slots[] = {&a->http01, &a->dns01};
     const char *status = NULL, *type = NULL, *value = NULL, *ctype;
     json_t *challs = NULL, *e;
-    size_t i;
+    size_t i, t;
     enum nacme_err r;
 
     if (json_unpack(obj, "{s:s, s:{s:s, s:s}, s:o}", "status", &status, "identifier", "type",
@@ -1199,16 +1201,15 @@ static enum nacme_err authz_parse(struct nacme_ctx *ctx, const char *url, json_t
         (a->identifier = nacme_strdup_new(value)) == NULL)
         return nacme_fail(ctx, NACME_E_NOMEM, "out of memory");
     a->wildcard = json_is_true(json_object_get(obj, "wildcard"));
-    json_array_foreach(challs, i, e) {
-        ctype = json_string_value(json_object_get(e, "type"));
-        if (ctype == NULL)
-            continue;
-        if (strcmp(ctype, "http-01") == 0 && a->http01.url == NULL &&
-            (r = authz_take_chall(ctx, url, e, ctype, &a->http01)) != NACME_OK)
-            return r;
-        if (strcmp(ctype, "dns-01") == 0 && a->dns01.url == NULL &&
-            (r = authz_take_chall(ctx, url, e, ctype, &a->dns01)) != NACME_OK)
-            return r;
+    /* One type after the other, whatever order the CA lists them in (Pebble shuffles them), so
+     * that a refusal always names the same challenge. */
+    for (t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+        json_array_foreach(challs, i, e) {
+            ctype = json_string_value(json_object_get(e, "type"));
+            if (ctype != NULL && strcmp(ctype, types[t]) == 0 && slots[t]->url == NULL &&
+                (r = authz_take_chall(ctx, url, e, ctype, slots[t])) != NACME_OK)
+                return r;
+        }
     }
     return NACME_OK;
 }

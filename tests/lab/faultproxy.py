@@ -8,7 +8,9 @@
 Every request is forwarded to the upstream with the client's Host header untouched (Pebble builds
 every URL it returns from Host, so the client keeps talking to the proxy). The fault of --mode is
 applied to requests/responses whose request path (with query) matches --match (re.search; default:
-every path), for the first --count such faults (default: no limit), then everything passes through.
+every path) and whose method is --method (default: any); of those, the first --skip pass untouched
+(so --skip 2 --count 1 faults the third hit only), then --count are faulted (default: no limit),
+then everything passes through.
 
 Modes:
   pass           no change
@@ -24,6 +26,18 @@ Modes:
   status         answered here with --status and an empty body (Retry-After if given)
   delay          sleep --delay seconds, then forward
   drop           close the connection without answering (--forward-first: after forwarding)
+  headers        response headers changed: --set-header 'NAME: VALUE' (replaces NAME; repeatable),
+                 --drop-header NAME (repeatable)
+  truncate       the status line and headers announce the whole body (Content-Length), then only
+                 the first --size bytes of it are sent (default: half) and the connection is
+                 closed; --reset closes it with a TCP RST (SO_LINGER 0) instead of a FIN
+  body           response body replaced by the bytes of --body-file (or the text of --body);
+                 Content-Type set to --content-type when given; status kept
+  json-set       in JSON object responses, each --set KEY=JSON sets member KEY to the JSON value
+                 (e.g. --set status='"processing"', --set challenges=7); repeatable
+  chain          certificate downloads (application/pem-certificate-chain) rewritten by --chain:
+                 append-key (the proxy's own PRIVATE KEY block appended), der (the leaf as DER),
+                 empty (no body), file (the bytes of --chain-file instead)
 
 Renewal information (RFC 9773), independent of --mode: with --ari-window START,END (seconds from
 the proxy's start, e.g. --ari-window=-7200,-3600 for a window in the past), --ari-status N or --ari-body TEXT, every directory
@@ -41,6 +55,10 @@ description) becomes the directory's "meta": {"profiles": ...}; --order-profile 
 "profile" in every order object the upstream answers (one with "finalize"), as a CA that applies
 another profile than the one asked for would answer.
 
+Every POST carrying a JWS is logged with " nonce=N sig=S" (its protected header's nonce and the
+first 16 characters of its signature) and every answer carrying a Replay-Nonce with " rnonce=R", so
+a test can follow which nonce each retry used.
+
 --port 0: `--listen 127.0.0.1:0` binds a free port; --ready-file gets the actual port (written
 atomically once listening). --log gets one line per request, flushed:
     METHOD PATH STATUS fault=y|n        (STATUS is "-" when nothing was answered)
@@ -57,13 +75,18 @@ import re
 import signal
 import socket
 import ssl
+import struct
 import sys
 import threading
 import time
 import urllib.parse
 
 MODES = ("pass", "bad-json", "not-directory", "no-neworder", "bad-token", "huge-body",
-         "problem", "status", "delay", "drop")
+         "problem", "status", "delay", "drop", "headers", "truncate", "body", "json-set", "chain")
+# Modes that rewrite a forwarded response, decided once its shape is known.
+REWRITE_MODES = ("bad-json", "not-directory", "no-neworder", "bad-token", "headers", "body",
+                 "json-set", "chain")
+CHAIN_TYPE = "application/pem-certificate-chain"
 
 # Hop-by-hop and framing headers: never relayed as-is in either direction.
 HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authenticate",
@@ -79,20 +102,27 @@ stopping = threading.Event()
 
 
 class Faults:
-    """Decides, thread-safely, whether a fault applies (path match + --count budget)."""
+    """Decides, thread-safely, whether a fault applies (method and path match, then the --skip
+    hits that pass, then the --count budget)."""
 
-    def __init__(self, match, count):
+    def __init__(self, match, method, skip, count):
         self.match = re.compile(match) if match is not None else None
+        self.method = method.upper() if method else None
+        self.skip = skip
         self.left = count
         self.lock = threading.Lock()
 
-    def matches(self, path):
-        return self.match is None or self.match.search(path) is not None
+    def matches(self, method, path):
+        return (self.method is None or self.method == method) and \
+            (self.match is None or self.match.search(path) is not None)
 
-    def take(self, path):
-        if not self.matches(path):
+    def take(self, method, path):
+        if not self.matches(method, path):
             return False
         with self.lock:
+            if self.skip > 0:
+                self.skip -= 1
+                return False
             if self.left is None:
                 return True
             if self.left <= 0:
@@ -128,13 +158,34 @@ def payload_of(body):
     return doc if isinstance(doc, dict) else None
 
 
+def jws_nonce_sig(body):
+    """(the protected header's nonce, the first 16 characters of the signature) of a JWS POST, or
+    (None, None)."""
+    try:
+        jws = json.loads(body.decode("utf-8"))
+        prot = jws["protected"]
+        prot += "=" * (-len(prot) % 4)
+        hdr = json.loads(base64.urlsafe_b64decode(prot.encode()).decode("utf-8"))
+        nonce, sig = hdr.get("nonce"), jws.get("signature")
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, AttributeError):
+        return None, None
+    return (nonce if isinstance(nonce, str) else None,
+            sig[:16] if isinstance(sig, str) else None)
+
+
 def payload_extra(body):
-    """" replaces=V" and " profile=V" for the string members of a POST's payload that has them."""
+    """" replaces=V" and " profile=V" for the string members of a POST's payload that has them,
+    then " nonce=N sig=S" of its JWS."""
     doc = payload_of(body)
     extra = ""
     for key in ("replaces", "profile"):
         if doc is not None and isinstance(doc.get(key), str):
             extra += " %s=%s" % (key, doc[key].replace(" ", "%20"))
+    nonce, sig = jws_nonce_sig(body)
+    if nonce is not None:
+        extra += " nonce=%s" % nonce.replace(" ", "%20")
+    if sig is not None:
+        extra += " sig=%s" % sig
     return extra
 
 
@@ -263,12 +314,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return v
         return None
 
+    def logline(self, method, path, status, fault):
+        extra = self.extra + (" rnonce=%s" % self.rnonce if self.rnonce else "")
+        self.server.rlog.write(method, path, status, fault, extra)
+
     def send_all(self, status, reason, headers, body, length=None, head=False):
         """Status line + headers (hop-by-hop stripped, Content-Length ours) + body."""
         self.send_response_only(status, reason)
         for k, v in headers:
             if k.lower() not in HOP:
                 self.send_header(k, v)
+            if k.lower() == "replay-nonce":
+                self.rnonce = v
         if length is None:
             length = len(body)
         if not (100 <= status < 200 or status in (204, 304)):
@@ -287,12 +344,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         faults = self.server.faults
         method, path = self.command, self.path
         head = method == "HEAD"
+        self.extra, self.rnonce = "", None
         try:
             body = self.read_body()
         except (ValueError, ConnectionError):
             self.close_connection = True
             self.send_all(400, "Bad Request", [("Content-Type", "text/plain")], b"bad body\n")
-            self.server.rlog.write(method, path, 400, False)
+            self.logline(method, path, 400, False)
             return
 
         fwd = [(k, v) for k, v in self.headers.items()
@@ -306,13 +364,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         # Faults decided before forwarding.
         fault = False
         if a.mode in ("problem", "status", "drop", "delay", "huge-body"):
-            fault = faults.take(path)
+            fault = faults.take(method, path)
 
         if fault and a.mode == "delay":
             stopping.wait(a.delay)
             if stopping.is_set():
                 self.close_connection = True
-                self.server.rlog.write(method, path, "-", True)
+                self.logline(method, path, "-", True)
                 return
 
         answer_here = fault and a.mode in ("problem", "status", "drop")
@@ -324,20 +382,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.close_connection = True
                 self.send_all(502, "Bad Gateway", [("Content-Type", "text/plain")], msg,
                               head=head)
-                self.server.rlog.write(method, path, 502, fault)
+                self.logline(method, path, 502, fault)
                 return
 
         if answer_here:
             if a.mode == "drop":
                 self.close_connection = True
-                self.server.rlog.write(method, path, "-", True)
+                self.logline(method, path, "-", True)
                 return
             out = []
             if a.retry_after is not None:
                 out.append(("Retry-After", a.retry_after))
             if a.mode == "status":
                 self.send_all(a.status, None, out, b"", head=head)
-                self.server.rlog.write(method, path, a.status, True)
+                self.logline(method, path, a.status, True)
                 return
             # problem
             try:
@@ -355,18 +413,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 prob["instance"] = a.instance
             self.send_all(a.status, None, out, json.dumps(prob, indent=2).encode() + b"\n",
                           head=head)
-            self.server.rlog.write(method, path, a.status, True, self.extra)
+            self.logline(method, path, a.status, True)
             return
 
         if fault and a.mode == "huge-body":
             self.send_huge(method, path, st, reason, hdrs, head)
             return
 
+        if a.mode == "truncate" and not head and faults.take(method, path):
+            self.send_truncated(method, path, st, reason, hdrs, data)
+            return
+
         # Response-rewriting faults: apply only where the response has the right shape.
-        if a.mode in ("bad-json", "not-directory", "no-neworder", "bad-token") and not head:
+        if a.mode == "headers":
+            if faults.take(method, path):
+                fault = True
+                drop = {n.lower() for n in a.drop_header} | {n.lower() for n, _ in a.set_header}
+                hdrs = [(k, v) for k, v in hdrs if k.lower() not in drop] + a.set_header
+        elif a.mode in REWRITE_MODES and not head:
             ctype = next((v for k, v in hdrs if k.lower() == "content-type"), "")
             new = self.rewrite(a, method, ctype, data)
-            if new is not None and faults.take(path):
+            if new is not None and faults.take(method, path):
                 fault = True
                 new_ctype, data = new
                 if new_ctype:
@@ -387,7 +454,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 is_json(next((v for k, v in hdrs if k.lower() == "content-type"), "")):
             data = self.add_profiles(a, data)
         self.send_all(st, reason, hdrs, data, length=length, head=head)
-        self.server.rlog.write(method, path, st, fault, self.extra)
+        self.logline(method, path, st, fault)
 
     def add_profiles(self, a, data):
         """--profiles into a directory's meta, --order-profile into an order object."""
@@ -411,7 +478,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             out.append(("Retry-After", a.ari_retry_after))
         if a.ari_status is not None:
             self.send_all(a.ari_status, None, out, b"", head=head)
-            self.server.rlog.write(method, path, a.ari_status, True)
+            self.logline(method, path, a.ari_status, True)
             return
         if a.ari_body is not None:
             body = a.ari_body.encode()
@@ -424,10 +491,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             body = json.dumps(doc).encode()
         out.append(("Content-Type", "application/json"))
         self.send_all(200, None, out, body, head=head)
-        self.server.rlog.write(method, path, 200, True)
+        self.logline(method, path, 200, True)
 
     def rewrite(self, a, method, ctype, data):
         """(new content type or None, new body) if MODE applies to this response, else None."""
+        if a.mode == "body":
+            return a.content_type, a.body
+        if a.mode == "chain":
+            if (ctype or "").split(";")[0].strip().lower() != CHAIN_TYPE:
+                return None
+            return None, self.rewrite_chain(a, data)
         if not is_json(ctype):
             return None
         if a.mode == "bad-json":
@@ -442,6 +515,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if "newOrder" in doc:
                 del doc["newOrder"]
                 return None, json.dumps(doc, indent=2).encode()
+        elif a.mode == "json-set":
+            doc.update(a.set)
+            return None, json.dumps(doc, indent=2).encode()
         elif a.mode == "bad-token":
             ch = doc.get("challenges")
             if isinstance(ch, list):
@@ -450,6 +526,34 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         c["token"] = a.token
                 return None, json.dumps(doc, indent=2).encode()
         return None
+
+    def rewrite_chain(self, a, data):
+        if a.chain == "empty":
+            return b""
+        if a.chain == "file":
+            return a.chain_bytes
+        if a.chain == "append-key":
+            return data + (b"" if data.endswith(b"\n") else b"\n") + a.key_bytes
+        # der: the first certificate's base64 decoded
+        m = re.search(rb"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", data, re.S)
+        return base64.b64decode(b"".join(m.group(1).split())) if m else data
+
+    def send_truncated(self, method, path, st, reason, hdrs, data):
+        """The headers of the whole body, part of the body, then the connection closed."""
+        size = self.server.args.size
+        cut = len(data) // 2 if size is None else min(size, len(data))
+        self.close_connection = True
+        try:
+            self.send_all(st, reason, hdrs, b"", length=len(data), head=True)
+            self.wfile.write(data[:cut])
+            self.wfile.flush()
+            if self.server.args.reset:
+                # SO_LINGER with a zero timeout: close() sends RST, not FIN.
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                           struct.pack("ii", 1, 0))
+        except (OSError, ssl.SSLError, ValueError):
+            pass
+        self.logline(method, path, "%s(cut at %d of %d)" % (st, cut, len(data)), True)
 
     def send_huge(self, method, path, st, reason, hdrs, head):
         size = self.server.args.size
@@ -464,11 +568,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     left -= n
                 if left:
                     self.close_connection = True
-            self.server.rlog.write(method, path, st, True)
+            self.logline(method, path, st, True)
         except (OSError, ssl.SSLError, ValueError):
             # The client hung up: that is what it is supposed to do.
             self.close_connection = True
-            self.server.rlog.write(method, path, "%s(client-hung-up)" % st, True)
+            self.logline(method, path, "%s(client-hung-up)" % st, True)
 
     do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = handle_any
 
@@ -524,7 +628,24 @@ def parse_args(argv):
     p.add_argument("--ready-file")
     p.add_argument("--log")
     p.add_argument("--token", default="../../../tmp/nacme-pwned")
-    p.add_argument("--size", type=int, default=64 * 1024 * 1024)
+    p.add_argument("--size", type=int,
+                   help="huge-body: bytes sent (default 64 MiB); truncate: bytes kept (default: half)")
+    p.add_argument("--method", help="fault only requests with this method")
+    p.add_argument("--skip", type=int, default=0,
+                   help="the first N matching requests pass untouched")
+    p.add_argument("--set-header", action="append", default=[],
+                   help="headers: 'NAME: VALUE' replaces NAME in the response (repeatable)")
+    p.add_argument("--drop-header", action="append", default=[],
+                   help="headers: NAME removed from the response (repeatable)")
+    p.add_argument("--reset", action="store_true", help="truncate: close with a TCP RST")
+    p.add_argument("--body", help="body: the new response body (text)")
+    p.add_argument("--body-file", help="body: the new response body (a file's bytes)")
+    p.add_argument("--content-type", help="body: the new Content-Type")
+    p.add_argument("--set", action="append", default=[],
+                   help="json-set: KEY=JSON sets member KEY of a JSON object response")
+    p.add_argument("--chain", choices=("append-key", "der", "empty", "file"), default="append-key",
+                   help="chain: how a certificate chain download is rewritten")
+    p.add_argument("--chain-file", help="chain file: the bytes served instead of the chain")
     p.add_argument("--status", type=int, default=400)
     p.add_argument("--problem-type", default="urn:ietf:params:acme:error:malformed")
     p.add_argument("--detail", default="injected by faultproxy")
@@ -579,8 +700,42 @@ def parse_args(argv):
             p.error("--profiles: want a JSON object of name -> description")
     if a.count is not None and a.count < 0:
         p.error("--count must be >= 0")
-    if a.size < 0:
+    if a.size is not None and a.size < 0:
         p.error("--size must be >= 0")
+    if a.mode == "huge-body" and a.size is None:
+        a.size = 64 * 1024 * 1024
+    if a.skip < 0:
+        p.error("--skip must be >= 0")
+    try:
+        a.set_header = [(n.strip(), v.strip()) for n, v in
+                        (h.split(":", 1) for h in a.set_header)]
+    except ValueError:
+        p.error("--set-header: want 'NAME: VALUE'")
+    if a.body_file is not None:
+        with open(a.body_file, "rb") as f:
+            a.body = f.read()
+    elif a.body is not None:
+        a.body = a.body.encode()
+    elif a.mode == "body":
+        p.error("--mode body needs --body or --body-file")
+    sets = {}
+    for kv in a.set:
+        k, sep, v = kv.partition("=")
+        try:
+            if not sep or not k:
+                raise ValueError("want KEY=JSON")
+            sets[k] = json.loads(v)
+        except ValueError as e:
+            p.error("--set %s: %s" % (kv, e))
+    a.set = sets
+    with open(a.key, "rb") as f:
+        a.key_bytes = f.read()
+    a.chain_bytes = None
+    if a.chain == "file":
+        if a.chain_file is None:
+            p.error("--chain file needs --chain-file")
+        with open(a.chain_file, "rb") as f:
+            a.chain_bytes = f.read()
     if not 100 <= a.status <= 599:
         p.error("--status must be 100..599")
     return a
@@ -610,7 +765,7 @@ def main(argv):
     srv.up_host, srv.up_port = a.up_host, a.up_port
     srv.dir_path = a.dir_path
     srv.nonce_path = None
-    srv.faults = Faults(a.match, a.count)
+    srv.faults = Faults(a.match, a.method, a.skip, a.count)
     srv.started = int(time.time())
     srv.rlog = RequestLog(a.log)
 

@@ -380,6 +380,35 @@ static void test_parse_bodies(void **state)
     }
 }
 
+/* Both tokens bad, the dns-01 challenge listed first: the refusal names the http-01 one, whatever
+ * order the CA lists them in (Pebble shuffles them), so that the same fault reads the same. */
+static void test_authz_bad_token_named(void **state)
+{
+    static const char *const bodies[] = {
+        "{\"status\":\"pending\",\"identifier\":{\"type\":\"dns\",\"value\":\"a.example\"},"
+        "\"challenges\":[{\"type\":\"dns-01\",\"url\":\"https://d\",\"status\":\"pending\","
+        "\"token\":\"a/b\"},{\"type\":\"http-01\",\"url\":\"https://c\",\"status\":\"pending\","
+        "\"token\":\"a/b\"}]}",
+        "{\"status\":\"pending\",\"identifier\":{\"type\":\"dns\",\"value\":\"a.example\"},"
+        "\"challenges\":[{\"type\":\"http-01\",\"url\":\"https://c\",\"status\":\"pending\","
+        "\"token\":\"a/b\"},{\"type\":\"dns-01\",\"url\":\"https://d\",\"status\":\"pending\","
+        "\"token\":\"a/b\"}]}",
+    };
+    struct nacme_ctx ctx;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        struct acme_authz *a = calloc(1, sizeof(*a));
+        assert_non_null(a);
+        nacme_ctx_init(&ctx);
+        assert_int_equal(acme_authz_parse(&ctx, URL, bodies[i], strlen(bodies[i]), a),
+                         NACME_E_PROTO);
+        assert_non_null(strstr(ctx.errmsg, "a http-01 challenge token that is not base64url"));
+        acme_authz_free(a);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -388,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_profile_names),
         cmocka_unit_test(test_profile_check),
         cmocka_unit_test(test_parse_bodies),
+        cmocka_unit_test(test_authz_bad_token_named),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
