@@ -17,7 +17,7 @@ proxy_up pass
 t_ok "baseline certificate through the proxy" via_proxy issue -d base.example
 before=$(snapshot)
 
-expect_fail() { # expect_fail "what" PATTERN nacme-args...
+expect_fail() { # expect_fail "what" PATTERN nacme-args...; HOW: how the case is provoked
     local what=$1 pat=$2
     shift 2
     t_status "$what: exit 1" 1 "$@"
@@ -25,14 +25,17 @@ expect_fail() { # expect_fail "what" PATTERN nacme-args...
     t_check "$what: one line" one_line
     t_check "$what: names the cause ($pat)" 'printf "%s" "$OUT" | grep -qE -- "$pat"'
     t_check "$what: state dir unchanged" '[ "$before" = "$(snapshot)" ]'
+    t_case "$what" "$HOW" "exit 1: $OUT; state dir unchanged"
 }
 
 refused_port
 port=$REFUSED_PORT
+HOW="--server on a loopback port where connections are refused"
 expect_fail "unreachable server" "127.0.0.1:$port.*cannot reach" \
     "$NACME" --server "https://127.0.0.1:$port/dir" --state-dir "$S" --webroot "$LAB_WEBROOT" \
     --http-port "$LAB_HTTP_PORT" \
     --agree-tos issue -d base.example --force
+HOW="--ca-bundle that does not hold the CA's HTTPS issuer (no insecure fallback exists)"
 expect_fail "untrusted certificate on the CA" "cannot verify the server's certificate" \
     "$NACME" --server "$LAB_ACME_URL" --ca-bundle "$LAB_PEBBLE_ROOT" --state-dir "$S" \
     --webroot "$LAB_WEBROOT" --http-port "$LAB_HTTP_PORT" --agree-tos issue -d base.example --force
@@ -42,21 +45,27 @@ t_status "plain http:// is refused: exit 1" 1 "$NACME" --server "http://127.0.0.
 t_check "naming https" 'printf "%s" "$T_OUTPUT" | grep -q "only https://"'
 
 proxy_up not-directory
+HOW="fault proxy answers the directory with text/html"
 expect_fail "a URL that is not an ACME directory" "not an ACME directory" via_proxy issue -d base.example --force
 proxy_up bad-json --match '^/dir$'
+HOW="fault proxy answers the directory with {\"newOrder\": "
 expect_fail "malformed JSON" "malformed JSON" via_proxy issue -d base.example --force
 proxy_up no-neworder
+HOW="fault proxy removes newOrder from the directory"
 expect_fail "directory missing newOrder" '"newOrder" is missing' via_proxy issue -d base.example --force
 proxy_up huge-body --match '^/dir$' --size $((8 * 1024 * 1024))
+HOW="fault proxy answers the directory with 8 MiB"
 expect_fail "a response body over the cap" "exceeds [0-9]+ bytes" via_proxy issue -d base.example --force
 for tok in '../../../tmp/nacme-pwned' 'a/b' '..'; do
     proxy_up bad-token --token "$tok"
+    HOW="fault proxy replaces every challenge token by $tok"
     expect_fail "token '$tok'" "not base64url" via_proxy issue -d base.example --force
     t_check "token '$tok': nothing written outside the webroot" '[ ! -e /tmp/nacme-pwned ] && [ ! -e "$LAB_WEBROOT/.well-known/b" ]'
 done
 proxy_up problem --match '/order-plz|new-order' --status 403 \
     --problem-type urn:ietf:params:acme:error:rejectedIdentifier --detail 'policy forbids it' \
     --subproblems '[{"type":"urn:ietf:params:acme:error:rejectedIdentifier","detail":"no way","identifier":{"type":"dns","value":"base.example"}}]'
+HOW="fault proxy answers newOrder 403 rejectedIdentifier with a subproblem"
 expect_fail "a problem document with subproblems" \
     "HTTP 403 urn:ietf:params:acme:error:rejectedIdentifier: policy forbids it \[dns:base.example: urn:ietf:params:acme:error:rejectedIdentifier: no way\]" \
     via_proxy issue -d base.example --force

@@ -59,6 +59,8 @@ t_ok "20 names concurrently with half the nonces rejected" \
     lab_nacme -v --agree-tos issue --separate --parallel 10 $(names n 20)
 t_check "badNonce was seen and retried" 'printf "%s" "$T_OUTPUT" | grep -q "rejected the nonce"'
 t_check "all 20 whole" '[ "$(live_names | wc -l)" = 20 ] && all_whole $(live_names)'
+t_case "nonce churn under concurrency" "PEBBLE_WFE_NONCEREJECT=50, issue --separate --parallel 10 with 20 names" \
+    "exit 0: all 20 issued and whole"
 
 lab_up LAB_AUTHZREUSE=0
 S=$LAB_DIR/state
@@ -77,6 +79,9 @@ t_check "the last line counts the failures" \
     '[ "$(printf "%s\n" "$OUT" | grep "^nacme: " | tail -1 | grep -c "^nacme: 3 of 7 certificates failed; the first: x1.unserved.test: ")" = 1 ]'
 t_check "nothing archived for the failed names" '[ -z "$(ls "$S/archive" | grep unserved)" ]'
 t_check "no temp files, no tokens" '[ -z "$(find "$S" -name ".*")" ] && [ -z "$(tokens)" ]'
+t_case "a batch with names the CA cannot validate" \
+    "issue --separate --no-preflight, 4 served names and 3 without a server block" \
+    "exit 1: the 4 issued and whole, each of the 3 failed with the CA's unauthorized problem in the summary, nothing archived for them, no temp or token file"
 t_status "--json: the same batch reports failures as JSON objects, exit 1" 1 lab_nacme --json \
     --no-preflight issue --separate -d m1.example -d x1.unserved.test
 t_check "with the CA's problem type" 'printf "%s\n" "$T_OUTPUT" | grep "^\[{" | python3 -c "
@@ -122,6 +127,8 @@ t_check "the hanging orders say they were interrupted" \
     '[ "$(printf "%s\n" "$OUT" | grep -cE "^i[0-9]+\.example +failed +i[0-9]+\.example: .*interrupted by")" -ge 3 ]'
 t_check "the last line says how many failed" \
     'printf "%s\n" "$OUT" | tail -1 | grep -qE "^nacme: [0-9]+ of 60 certificates failed"'
+t_case "SIGINT during a batch" "kill -INT once 8 of 60 certificates (--parallel 6) are done, 3 challenges held by the fault proxy" \
+    "exit 1 within 3 s: finished lineages whole, no half-written version, no temp or token file; hanging orders \"interrupted by\", the rest \"not attempted\"; the next run completes the batch"
 proxy_down
 # shellcheck disable=SC2046
 t_ok "the next run completes the batch" lab_nacme --agree-tos issue --separate $(names i 60)

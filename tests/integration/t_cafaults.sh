@@ -11,7 +11,7 @@ set -u
 
 # ---- nonces: 90 % rejected by Pebble itself ---------------------------------------------------
 lab_up LAB_NONCEREJECT=90 LAB_AUTHZREUSE=0
-proxy_up pass
+proxy_up pass --log-nonces
 t_ok "90 % of nonces rejected: the certificate is issued all the same" \
     proxy_nacme -v --agree-tos issue -d churn.example
 OUT=$T_OUTPUT
@@ -81,7 +81,7 @@ t_check "a fresh nonce fetched for every POST ($heads HEADs, $posts POSTs)" '[ "
 t_case "Replay-Nonce missing" "fault proxy drops Replay-Nonce from every answer but newNonce's" \
     "exit 0: a HEAD newNonce before each POST ($heads for $posts)"
 
-fresh_proxy headers --match '^/(?!nonce-plz)' --set-header 'Replay-Nonce: bad+nonce/=='
+fresh_proxy headers --match '^/(?!nonce-plz)' --set-header 'Replay-Nonce: bad+nonce/==' --log-nonces
 t_ok "an invalid Replay-Nonce on every answer but newNonce's: issued" \
     via_proxy issue --force -d base.example
 t_check "the invalid nonce was never sent back" '! grep -q " nonce=bad+nonce" "$LAB_DIR/proxy.log"'

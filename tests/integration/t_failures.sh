@@ -9,6 +9,8 @@ S=$LAB_DIR/state
 t_ok "issuance succeeds with half the nonces rejected" lab_nacme -v --agree-tos issue -d nonce.example
 t_check "badNonce was seen and retried" 'printf "%s" "$T_OUTPUT" | grep -q "rejected the nonce"'
 t_ok "a second certificate too" lab_nacme --agree-tos issue -d nonce2.example -d www.nonce2.example
+t_case "nonce churn, 50 % rejected" "PEBBLE_WFE_NONCEREJECT=50, two issues" \
+    "exit 0: each badNonce retried with the nonce of the refusal"
 
 lab_up
 S=$LAB_DIR/state
@@ -26,6 +28,8 @@ t_check "the previous certificate stays live" \
 t_check "lineage.json still lists the old names" 'grep -q "good.example" "$S/archive/good.example/lineage.json" && ! grep -q unserved "$S/archive/good.example/lineage.json"'
 t_check "no token files are left" '[ -z "$(ls -A "$LAB_WEBROOT/.well-known/acme-challenge")" ]'
 t_check "no temp files are left" '[ -z "$(find "$S" -name ".*")" ]'
+t_case "a name the CA cannot validate" "issue --no-preflight -d good.example -d bad.unserved.test (no server block for it)" \
+    "exit 1: $(printf "%s\n" "$OUT" | grep "^nacme: "); previous certificate live, lineage.json unchanged, no token or temp file"
 t_status "a new name nginx does not serve: exit 1" 1 lab_nacme --agree-tos --no-preflight issue \
     -d only.unserved.test
 t_check "nothing under live/ for it" '[ ! -e "$S/live/only.unserved.test" ] && [ ! -e "$S/archive/only.unserved.test/1" ]'

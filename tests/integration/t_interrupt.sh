@@ -44,5 +44,7 @@ for sig in INT TERM; do
         '[ "$(printf "%s\n" "$OUT" | grep -c "^nacme: .*interrupted")" = 1 ]'
     t_check "SIG$sig: the token was removed" '[ -z "$(tokens)" ]'
     t_check "SIG$sig: the state dir is unchanged" '[ "$before" = "$(find "$S" -path "$S/lock" -prune -o -printf "%p %s %T@\n" | sort)" ]'
+    t_case "SIG$sig while the CA validates" "kill -$sig once the token is in the webroot, the challenge request held by the fault proxy" \
+        "exit 1 within 3 s: $(printf "%s\n" "$OUT" | grep "^nacme: "); token removed, state dir unchanged"
 done
 t_done

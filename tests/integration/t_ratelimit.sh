@@ -30,6 +30,9 @@ t_check "it waited the 2 s (took $ms ms) and said so" \
 t_check "one fault was served" '[ "$(faulted)" = 1 ]'
 t_check "the refused order was sent again once: 7 newOrders in all (1 refused + 6)" \
     '[ "$(grep -c "^POST /order-plz " "$LAB_DIR/proxy.log")" = 7 ]'
+t_case "503 rateLimited with Retry-After: 2 (a batch of 6)" \
+    "fault proxy: the first newOrder answered 503 rateLimited, Retry-After: 2" \
+    "exit 0 after $ms ms: the whole batch held for the wait, the refused order sent again once, all 6 issued"
 
 proxy_up problem --match '/order-plz' --status 429 --problem-type "$RL" \
     --detail "too many certificates for this domain" --retry-after 86400
@@ -45,9 +48,12 @@ t_check "those report the CA's problem and the wait" \
 t_check "the others were not sent, naming the wait and the problem" \
     '[ "$(printf "%s\n" "$OUT" | grep -cE "^d[0-9]\.example +failed .*not sent: the CA asked to wait [0-9]+ s more: HTTP 429 $RL")" = $((8 - sent)) ]'
 t_check "nothing was written for them" '[ -z "$(ls "$S/live" | grep "^d")" ]'
+t_case "429 rateLimited with a day-long Retry-After (a batch of 8)" \
+    "fault proxy: every newOrder answered 429 rateLimited, Retry-After: 86400; --timeout 60" \
+    "exit 1: the orders in flight fail with the CA's problem and the wait, the rest are not sent (\"not sent: the CA asked to wait N s more\"); nothing written"
 
 # Malformed Retry-After values are not waits: the request fails with the CA's problem, once.
-for ra in -1 1.5 123456789012345678901234567890; do
+for ra in -1 1.5 123456789012345678901234567890 'Wed, 21 Oct 2015 07:28:00 GMT'; do
     proxy_up problem --match '/order-plz' --count 1 --status 503 --problem-type "$RL" --retry-after "$ra"
     : >"$LAB_DIR/proxy.log"
     t_status "Retry-After: $ra is not a wait: exit 1" 1 proxy_nacme issue -d "ra$RANDOM.example"
@@ -55,5 +61,8 @@ for ra in -1 1.5 123456789012345678901234567890; do
         '! printf "%s" "$T_OUTPUT" | grep -q "asked to wait" &&
          [ "$(grep -c "^POST /order-plz " "$LAB_DIR/proxy.log")" = 1 ] &&
          printf "%s" "$T_OUTPUT" | grep -q "HTTP 503 $RL"'
+    t_case "malformed or past Retry-After: $ra" \
+        "fault proxy: newOrder answered 503 rateLimited, Retry-After: $ra" \
+        "exit 1, no wait, newOrder sent once: $(printf "%s\n" "$T_OUTPUT" | grep "^nacme: " | sed "s/ra[0-9]*\.example/NAME/g")"
 done
 t_done

@@ -161,5 +161,28 @@ t_check "the line carries the CA's problem" \
     'printf "%s\n" "$T_OUTPUT" | grep -q "^b.example: failed: .*rateLimited.*too many certificates"'
 t_check "Retry-After recorded; the next attempt two hours after the failure, not one minute" \
     '[ "$(field b.example retry_after)" = 7200 ] && [ "$(field b.example next_attempt)" = $(($(field b.example last_failure) + 7200)) ]'
+
+# A day-long Retry-After while the lineage is due: recorded, and the runs before it ends do not
+# ask the CA at all; the first run after it renews.
+proxy_up problem --match '^/order-plz' --status 429 --retry-after 86400 \
+    --problem-type urn:ietf:params:acme:error:rateLimited --detail "too many certificates"
+t_status "due, and rate limited for a day (Retry-After: 86400): exit 1" 1 \
+    at "$DUE" renew --no-reload --cert-name b.example
+DAYLONG=$(printf "%s\n" "$T_OUTPUT" | grep "^b.example: failed: ")
+t_check "the next attempt a day after the failure" \
+    '[ "$(field b.example retry_after)" = 86400 ] && [ "$(field b.example next_attempt)" = $((DUE + 86400)) ]'
+proxy_up pass
+: >"$LOG"
+t_ok "an hour later, still due: exit 0" at $((DUE + 3600)) renew --no-reload --cert-name b.example
+HELD=$(printf "%s\n" "$T_OUTPUT" | grep "^b.example: ")
+t_check "it says when it will try again, and asks the CA nothing" \
+    'printf "%s" "$HELD" | grep -q "backing off until .* after 2 failures" && [ "$(reqs)" = 0 ]'
+vb=$(ver b.example)
+t_ok "a day and a minute later: renewed" at $((DUE + 86460)) renew --no-reload --cert-name b.example
+t_check "b.example is a new version (was $vb, now $(ver b.example)), the failures cleared" \
+    '[ "$(ver b.example)" = $((vb + 1)) ] && [ -z "$(field b.example failures)" ]'
+t_case "429 rateLimited with a day-long Retry-After (renew)" \
+    "fault proxy: newOrder answered 429 rateLimited, Retry-After: 86400; renew again an hour later, then a day later" \
+    "exit 1: $DAYLONG; recorded (retry_after 86400, next attempt a day later); an hour later: $HELD, no request to the CA; a day later: renewed"
 proxy_up pass
 t_done

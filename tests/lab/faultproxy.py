@@ -55,9 +55,9 @@ description) becomes the directory's "meta": {"profiles": ...}; --order-profile 
 "profile" in every order object the upstream answers (one with "finalize"), as a CA that applies
 another profile than the one asked for would answer.
 
-Every POST carrying a JWS is logged with " nonce=N sig=S" (its protected header's nonce and the
-first 16 characters of its signature) and every answer carrying a Replay-Nonce with " rnonce=R", so
-a test can follow which nonce each retry used.
+With --log-nonces, every POST carrying a JWS is logged with " nonce=N sig=S" (its protected
+header's nonce and the first 16 characters of its signature) and every answer carrying a
+Replay-Nonce with " rnonce=R", so that a test can follow which nonce each retry used.
 
 --port 0: `--listen 127.0.0.1:0` binds a free port; --ready-file gets the actual port (written
 atomically once listening). --log gets one line per request, flushed:
@@ -174,13 +174,18 @@ def jws_nonce_sig(body):
 
 
 def payload_extra(body):
-    """" replaces=V" and " profile=V" for the string members of a POST's payload that has them,
-    then " nonce=N sig=S" of its JWS."""
+    """" replaces=V" and " profile=V" for the string members of a POST's payload that has them."""
     doc = payload_of(body)
     extra = ""
     for key in ("replaces", "profile"):
         if doc is not None and isinstance(doc.get(key), str):
             extra += " %s=%s" % (key, doc[key].replace(" ", "%20"))
+    return extra
+
+
+def nonce_extra(body):
+    """" nonce=N sig=S" of a POST's JWS (--log-nonces)."""
+    extra = ""
     nonce, sig = jws_nonce_sig(body)
     if nonce is not None:
         extra += " nonce=%s" % nonce.replace(" ", "%20")
@@ -315,7 +320,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return None
 
     def logline(self, method, path, status, fault):
-        extra = self.extra + (" rnonce=%s" % self.rnonce if self.rnonce else "")
+        extra = self.extra
+        if self.server.args.log_nonces and self.rnonce:
+            extra += " rnonce=%s" % self.rnonce
         self.server.rlog.write(method, path, status, fault, extra)
 
     def send_all(self, status, reason, headers, body, length=None, head=False):
@@ -360,6 +367,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.answer_ari(a, method, path, head)
             return
         self.extra = payload_extra(body) if method == "POST" and body else ""
+        if a.log_nonces and method == "POST" and body:
+            self.extra += nonce_extra(body)
 
         # Faults decided before forwarding.
         fault = False
@@ -630,6 +639,8 @@ def parse_args(argv):
     p.add_argument("--token", default="../../../tmp/nacme-pwned")
     p.add_argument("--size", type=int,
                    help="huge-body: bytes sent (default 64 MiB); truncate: bytes kept (default: half)")
+    p.add_argument("--log-nonces", action="store_true",
+                   help="log each POST's JWS nonce and signature and each answer's Replay-Nonce")
     p.add_argument("--method", help="fault only requests with this method")
     p.add_argument("--skip", type=int, default=0,
                    help="the first N matching requests pass untouched")
