@@ -450,9 +450,9 @@ static bool ts_before(const struct timespec *a, const struct timespec *b)
 /* A request ran out of time. When nothing else was answered since it started, the server (or
  * the one connection every request shares) has stopped answering, and then every order of a
  * batch would wait out its own timeout, one group of --parallel after another. A CA that
- * deadlocks does that: Pebble's order handler takes an order's read lock twice (pebble issue
- * #554), so a certificate being stored for that order meanwhile wedges it, and with it Pebble's
- * whole store, under a batch's concurrent polls and newOrders. */
+ * deadlocks does that: Pebble 2.4 and 2.6 do now and then under a batch's concurrent newOrders
+ * and authorization fetches (their authorization handler and newOrder take two locks in opposite
+ * orders; tests/lab/lab.sh, cmd_deadlock, shows it from Pebble's goroutines). */
 static void note_timeout(struct nacme_http *h, const struct timespec *started)
 {
     pthread_mutex_lock(&h->lock);

@@ -21,11 +21,9 @@ whole() {
 all_whole() { local n; for n in "$@"; do whole "$n" || { echo "not whole: $n"; return 1; }; done; }
 live_names() { ls "$S/live" 2>/dev/null; }
 
-lab_up LAB_AUTHZREUSE=0
-S=$LAB_DIR/state
-
 # shellcheck disable=SC2046
-t_ok "50 names, one certificate each, in one run" lab_nacme --agree-tos issue --separate $(names b 50)
+t_batch_ok "50 names, one certificate each, in one run" LAB_AUTHZREUSE=0 \
+    --agree-tos issue --separate $(names b 50)
 OUT=$T_OUTPUT
 t_check "50 lineages under live/" '[ "$(live_names | wc -l)" = 50 ]'
 t_check "every one whole: four files, its name, its key, Pebble's chain" 'all_whole $(live_names)'
@@ -52,11 +50,9 @@ t_status "a batch that cannot set up its account (terms not agreed): exit 2" 2 "
 t_check "one line, said once, not once per name" \
     '[ "$(printf "%s\n" "$T_OUTPUT" | wc -l)" = 1 ] && printf "%s" "$T_OUTPUT" | grep -q "^nacme: .*--agree-tos"'
 
-lab_up LAB_NONCEREJECT=50 LAB_AUTHZREUSE=0
-S=$LAB_DIR/state
 # shellcheck disable=SC2046
-t_ok "20 names concurrently with half the nonces rejected" \
-    lab_nacme -v --agree-tos issue --separate --parallel 10 $(names n 20)
+t_batch_ok "20 names concurrently with half the nonces rejected" \
+    "LAB_NONCEREJECT=50 LAB_AUTHZREUSE=0" -v --agree-tos issue --separate --parallel 10 $(names n 20)
 t_check "badNonce was seen and retried" 'printf "%s" "$T_OUTPUT" | grep -q "rejected the nonce"'
 t_check "all 20 whole" '[ "$(live_names | wc -l)" = 20 ] && all_whole $(live_names)'
 t_case "nonce churn under concurrency" "PEBBLE_WFE_NONCEREJECT=50, issue --separate --parallel 10 with 20 names" \

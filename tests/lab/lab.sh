@@ -4,6 +4,9 @@
 #
 #   lab.sh start DIR                   start everything, write DIR/lab.env
 #   lab.sh stop DIR                    stop what `start` started (idempotent)
+#   lab.sh deadlock DIR                a Pebble that stopped answering: make it dump its goroutines
+#                                      (SIGQUIT, which also ends it) and say whether they show its
+#                                      known lock-order deadlock (exit 0, one line) or not (exit 1)
 #   lab.sh serve DIR NAME LIVEDIR [CA] add an HTTPS site NAME using LIVEDIR/{fullchain,privkey}.pem,
 #                                      reload nginx and wait until curl trusts it (CA: file to
 #                                      verify with, default the Pebble root); an IPv4 NAME (no SNI)
@@ -24,7 +27,7 @@ readonly WAIT_STEPS=200     # 200 x 50 ms = 10 s for every "wait until it answer
 readonly STOP_STEPS=100     # 100 x 50 ms = 5 s between TERM and KILL
 
 usage() {
-    echo "usage: lab.sh start DIR | stop DIR | serve DIR NAME LIVEDIR [CAFILE]" >&2
+    echo "usage: lab.sh start DIR | stop DIR | deadlock DIR | serve DIR NAME LIVEDIR [CAFILE]" >&2
     exit 2
 }
 
@@ -127,6 +130,40 @@ cmd_stop() {
     stop_spawned "$DIR/run/pebble.pid"
     stop_spawned "$DIR/run/challtestsrv.pid"
     return 0
+}
+
+# Pebble 2.4 and 2.6 take their locks in two orders: the authorization handler holds the
+# authorization's lock while it looks the account up in the store (wfe.go Authz ->
+# validPOSTAsGET -> GetAccountByKey), and newOrder's FindValidAuthorization holds the store's read
+# lock while it read-locks every authorization. Once a store writer (newOrder adding its objects)
+# queues between the two, all three wait for ever and so does every later request: a batch's
+# concurrent newOrders and authorization fetches hit that now and then. The dump tells it from a
+# stall of nacme's own.
+cmd_deadlock() {
+    local pid i log=$DIR/log/pebble.log
+    pid=$(live_pid "$DIR/run/pebble.pid") || { echo "lab: pebble is not running" >&2; return 1; }
+    kill -QUIT "$pid" 2>/dev/null
+    for ((i = 0; i < STOP_STEPS; i++)); do
+        pid_running "$pid" || break
+        sleep 0.05
+    done
+    terminate "$pid"
+    rm -f "$DIR/run/pebble.pid"
+    python3 - "$log" <<'EOF'
+import re, sys
+dump = open(sys.argv[1], errors="replace").read()
+blocks = re.split(r"\n(?=goroutine \d+ \[)", dump)
+stuck = [b for b in blocks if re.match(r"goroutine \d+ \[semacquire", b)]
+holder = [b for b in stuck if "WebFrontEndImpl).Authz(" in b and "MemoryStore).GetAccountByKey(" in b]
+finder = [b for b in stuck if "MemoryStore).FindValidAuthorization(" in b]
+if holder and finder:
+    print("pebble deadlocked on its own locks (%d goroutines waiting): an authorization request "
+          "holds an authorization's lock waiting for the store, FindValidAuthorization holds the "
+          "store waiting for an authorization" % len(stuck))
+    sys.exit(0)
+print("no known pebble deadlock in its goroutines (%d waiting on a lock)" % len(stuck))
+sys.exit(1)
+EOF
 }
 
 # Any failure during start: one line on stderr, undo, exit 1.
@@ -506,6 +543,7 @@ DIR=$(absdir "$2") || exit 1
 case $cmd in
 start) [ $# -eq 2 ] || usage; start_with_retries ;;
 stop) [ $# -eq 2 ] || usage; cmd_stop ;;
+deadlock) [ $# -eq 2 ] || usage; cmd_deadlock ;;
 serve) [ $# -eq 4 ] || [ $# -eq 5 ] || usage; cmd_serve "$3" "$4" "${5:-}" ;;
 *) usage ;;
 esac
