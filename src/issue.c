@@ -65,8 +65,9 @@ struct issue_run {
     size_t next;          /* the next request to start */
     bool stop;            /* start nothing more */
     char why_stop[1024];  /* what the requests never started are told */
-    pthread_mutex_t connect_lock; /* guards the four below */
+    pthread_mutex_t connect_lock; /* guards the five below */
     bool connect_tried;   /* the CA is only contacted once some order needs it */
+    bool account_tried;   /* the account only once some order gets past the directory */
     enum nacme_err connect_err;
     char connect_msg[1024];
 };
@@ -826,9 +827,18 @@ static void run_stop(struct issue_run *run, const char *why)
     pthread_mutex_unlock(&run->lock);
 }
 
-/* Connection, directory and account, set up by the first order that needs them (a run where
- * nothing is due never talks to the CA). A failure here fails the whole run. */
-static enum nacme_err run_connect(struct issue_run *run, struct nacme_ctx *ctx)
+static void run_connect_failed(struct issue_run *run, enum nacme_err r)
+{
+    run->connect_err = r;
+    snprintf(run->connect_msg, sizeof(run->connect_msg), "%s", run->ctx->errmsg);
+    run_stop(run, run->connect_msg);
+}
+
+/* Connection and directory, then (with account) the account, each set up once by the first
+ * order that needs it: a run where nothing is due never talks to the CA, and one whose orders are
+ * all refused on the directory alone (an unknown profile) makes no account key and sends no
+ * newAccount. A failure here fails the whole run. */
+static enum nacme_err run_connect(struct issue_run *run, struct nacme_ctx *ctx, bool account)
 {
     struct http_options hopt = {.ca_bundle = run->cfg->ca_bundle,
                                 .timeout_ms = run->cfg->http_timeout * 1000,
@@ -839,13 +849,13 @@ static enum nacme_err run_connect(struct issue_run *run, struct nacme_ctx *ctx)
     if (!run->connect_tried) {
         run->connect_tried = true;
         if ((r = http_new(run->ctx, &hopt, &run->http)) != NACME_OK ||
-            (r = acme_client_new(run->ctx, run->http, run->server_url, &run->acme)) !=
-                NACME_OK ||
-            (r = account_setup(run)) != NACME_OK) {
-            run->connect_err = r;
-            snprintf(run->connect_msg, sizeof(run->connect_msg), "%s", run->ctx->errmsg);
-            run_stop(run, run->connect_msg);
-        }
+            (r = acme_client_new(run->ctx, run->http, run->server_url, &run->acme)) != NACME_OK)
+            run_connect_failed(run, r);
+    }
+    if (account && run->connect_err == NACME_OK && !run->account_tried) {
+        run->account_tried = true;
+        if ((r = account_setup(run)) != NACME_OK)
+            run_connect_failed(run, r);
     }
     if ((r = run->connect_err) != NACME_OK)
         nacme_fail(ctx, r, "%s", run->connect_msg);
@@ -868,14 +878,20 @@ static enum nacme_err job_steps(struct issue_job *j)
     /* Before the account key is made or the CA asked: a dry run stores nothing. */
     if (!j->req->dry_run && (r = store_space_check(j->ctx, j->store)) != NACME_OK)
         goto out;
-    if ((r = run_connect(j->run, j->ctx)) != NACME_OK) {
+    if ((r = run_connect(j->run, j->ctx, false)) != NACME_OK) {
+        j->res->run_failure = true;
+        goto out;
+    }
+    /* An unknown profile is refused with the CA's list from the directory alone: before an
+     * account key is made or the CA hears of the account, and before any order. */
+    if (j->req->profile != NULL &&
+        (r = acme_profile_check(j->run->acme, j->ctx, j->req->profile)) != NACME_OK)
+        goto out;
+    if ((r = run_connect(j->run, j->ctx, true)) != NACME_OK) {
         j->res->run_failure = true;
         goto out;
     }
     if ((r = acme_client_clone_new(j->run->acme, j->ctx, &j->acme)) != NACME_OK)
-        goto out;
-    /* An unknown profile is refused with the CA's list before any order is placed. */
-    if (j->req->profile != NULL && (r = acme_profile_check(j->acme, j->req->profile)) != NACME_OK)
         goto out;
     if (j->req->reuse_key && (r = reuse_key_load(j)) != NACME_OK)
         goto out;
