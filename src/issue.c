@@ -25,6 +25,7 @@
 #include "http.h"
 #include "names.h"
 #include "nginx_conf.h"
+#include "nginx_ctl.h"
 #include "nginx_sites.h"
 #include "nginx_snippets.h"
 #include "preflight.h"
@@ -65,9 +66,10 @@ struct issue_run {
     size_t next;          /* the next request to start */
     bool stop;            /* start nothing more */
     char why_stop[1024];  /* what the requests never started are told */
-    pthread_mutex_t connect_lock; /* guards the five below */
+    pthread_mutex_t connect_lock; /* guards the six below */
     bool connect_tried;   /* the CA is only contacted once some order needs it */
     bool account_tried;   /* the account only once some order gets past the directory */
+    bool reload_needed;   /* the account set-up stopped for nginx's reload (snippet_reload) */
     enum nacme_err connect_err;
     char connect_msg[1024];
 };
@@ -197,6 +199,46 @@ static void sweep_tokens(struct issue_run *run)
     free(thumbprint);
 }
 
+/* A rollover settled by this run rewrote the stateless snippet, but nginx answers challenges
+ * from the snippet it loaded: until it is reloaded, each name's preflight (or the CA) would meet
+ * the old thumbprint. A run that reloads nginx anyway (issue --reload, renew) tests and reloads
+ * it now and goes on; any other stops and asks for the reload. Either way a stop is nobody's
+ * failure to renew (run->reload_needed): no order was placed. */
+static enum nacme_err snippet_reload(struct issue_run *run)
+{
+    const struct deploy_opts *d = run->deploy;
+    const char *snippets = run->cfg->nginx_snippets;
+    enum nacme_err r = NACME_OK;
+
+    if (d == NULL) {
+        r = nacme_fail(run->ctx, NACME_E_INVALID,
+                       "an interrupted account key rollover was completed and %s/%s now holds the "
+                       "new key's thumbprint: reload nginx (nginx -t && nginx -s reload), then run "
+                       "this again",
+                       snippets, NGINX_CHALLENGE_SNIPPET);
+        goto out;
+    }
+    nacme_info(run->ctx,
+               "an interrupted account key rollover was completed and %s/%s now holds the new "
+               "key's thumbprint: testing and reloading nginx before any challenge",
+               snippets, NGINX_CHALLENGE_SNIPPET);
+    if ((r = nginx_test(run->ctx, d->test_cmd, NULL)) != NACME_OK)
+        goto out;
+    if (!nginx_running(d->pid_file))
+        nacme_info(run->ctx, "nginx is not running (%s): it reads the new snippet when it starts",
+                   d->pid_file);
+    else if ((r = nginx_reload(run->ctx, d->reload_cmd, d->pid_file)) == NACME_OK)
+        nacme_info(run->ctx, "nginx reloaded (%s)", d->reload_cmd);
+out:
+    if (r != NACME_OK && d != NULL)
+        nacme_fail_prefix(run->ctx,
+                          "an interrupted account key rollover was completed and %s/%s now holds "
+                          "the new key's thumbprint, but nginx was not reloaded",
+                          snippets, NGINX_CHALLENGE_SNIPPET);
+    run->reload_needed = r != NACME_OK;
+    return r;
+}
+
 static enum nacme_err account_setup(struct issue_run *run)
 {
     struct acme_account_opts o = {
@@ -219,16 +261,8 @@ static enum nacme_err account_setup(struct issue_run *run)
                                      run->cfg->nginx_snippets, &run->account_key, &settled)) !=
             NACME_OK)
         goto out;
-    /* nginx answers stateless challenges from its loaded snippet: until it is reloaded, each
-     * name's preflight (or the CA) would meet the old thumbprint */
-    if (!o.key_is_new && settled.snippet_rewritten) {
-        r = nacme_fail(run->ctx, NACME_E_INVALID,
-                       "an interrupted account key rollover was completed and %s/%s now holds the "
-                       "new key's thumbprint: reload nginx (nginx -t && nginx -s reload), then run "
-                       "this again",
-                       run->cfg->nginx_snippets, NGINX_CHALLENGE_SNIPPET);
+    if (!o.key_is_new && settled.snippet_rewritten && (r = snippet_reload(run)) != NACME_OK)
         goto out;
-    }
     if ((r = acme_account_ensure(run->acme, run->account_key, &o, &url)) != NACME_OK)
         goto out;
     if (run->sweep_tokens && run->cfg->webroot != NULL)
@@ -889,6 +923,7 @@ static enum nacme_err job_steps(struct issue_job *j)
         goto out;
     if ((r = run_connect(j->run, j->ctx, true)) != NACME_OK) {
         j->res->run_failure = true;
+        j->res->reload_needed = j->run->reload_needed; /* set before the error, under its lock */
         goto out;
     }
     if ((r = acme_client_clone_new(j->run->acme, j->ctx, &j->acme)) != NACME_OK)
@@ -1246,6 +1281,7 @@ enum nacme_err issue_batch_run(struct nacme_ctx *ctx, const struct nacme_config 
         if (run.next <= i) { /* never started: the run was stopped */
             res[i].err = run.connect_err ? run.connect_err : NACME_E_INTERRUPTED;
             res[i].run_failure = run.connect_err != NACME_OK;
+            res[i].reload_needed = run.reload_needed;
             snprintf(res[i].errmsg, sizeof(res[i].errmsg), "%s: not attempted: %.900s",
                      reqs[i].cert_name ? reqs[i].cert_name : reqs[i].names[0], run.why_stop);
             progress_skipped(run.progress);
