@@ -188,6 +188,8 @@ enum nacme_err cmd_revoke(struct cli_state *st, struct nacme_config *cfg)
     }
     if ((r = account_session_open(st->ctx, cfg, server, cert_key == NULL, store, &s)) != NACME_OK)
         goto out;
+    if (s->snippet_rewritten)
+        cli_account_reload_notice(st, cfg);
     r = acme_certificate_revoke(s->acme, cert.der, cert.len, reason, cert_key);
     if (r == NACME_E_ACME && acme_problem_is(s->acme->problem, "alreadyRevoked")) {
         /* The state asked for holds already: not a failure (a retry is harmless), but the

@@ -255,6 +255,22 @@ t_check "renewed to version 2, no failure recorded" \
     '[ "$(lin_state pstateless.example)" = "failures=0 version=2" ] &&
      [ "$(readlink "$S/live/pstateless.example")" = ../archive/pstateless.example/2 ]'
 
+# The account commands and revoke settle such a rollover too, and say in one line on stderr (also
+# with -q) that nginx needs a reload: a silent change would break the next issuance.
+for cmd in "account show" "account update --email ops@example.com" "revoke --cert-name p1.example"; do
+    proxy_up drop --forward-first --match 'rollover-account-key|sign-me-up'
+    status_ "a rollover whose answers are lost, before $cmd: exit 1" 1 \
+        proxy_nacme --nginx-snippets "$LAB_DIR/snip" account rollover
+    proxy_up pass
+    # shellcheck disable=SC2086
+    ok_ "-q $cmd settles it" proxy_nacme -q --nginx-snippets "$LAB_DIR/snip" $cmd
+    t_check "and says only, in one line, that nginx needs a reload" \
+        '[ "$(printf "%s\n" "$O" | grep -c .)" = 1 ] &&
+         printf "%s\n" "$O" | grep -qF "nacme: warning: an interrupted account key rollover was completed and $LAB_DIR/snip/nacme-acme-challenge.conf now holds the new key'"'"'s thumbprint: reload nginx"'
+    t_check "the snippet has the new key's thumbprint" \
+        'grep -qF -- "$(thumbprint_of "$PKEY")" "$LAB_DIR/snip/nacme-acme-challenge.conf" && [ ! -e "$PACC/account.key.new" ]'
+done
+
 # A crash before keyChange was sent: a new key the CA never heard of is dropped by issue itself.
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$PACC/account.key.new" 2>/dev/null
 cp "$PKEY" "$LAB_DIR/p-kept.key"
