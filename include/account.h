@@ -57,6 +57,8 @@ struct account_session {
     struct acme_client *acme;
     EVP_PKEY *key; /* NULL without need_account */
     char *url;
+    bool snippet_rewritten; /* settling an unfinished rollover rewrote the stateless snippet:
+                             * nginx answers with the old thumbprint until it is reloaded */
 };
 enum nacme_err account_session_open(struct nacme_ctx *ctx, const struct nacme_config *cfg,
                                     const char *directory_url, bool need_account,

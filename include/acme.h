@@ -159,9 +159,11 @@ struct acme_order {
 enum nacme_err acme_order_new(struct acme_client *c, const char *const *names, size_t nnames,
                               const char *replaces, const char *profile,
                               struct acme_order **out);
-/* NACME_OK when the CA's directory offers profile; NACME_E_USAGE otherwise, with one line naming
- * the profiles it offers, or saying it offers none. Asks the CA nothing. */
-enum nacme_err acme_profile_check(struct acme_client *c, const char *profile);
+/* NACME_OK when the CA's directory offers profile; NACME_E_USAGE otherwise, with one line in ctx
+ * naming the profiles it offers, or saying it offers none. Asks the CA nothing and only reads c,
+ * so that an order can check before the account is set up, while another thread sets it up. */
+enum nacme_err acme_profile_check(const struct acme_client *c, struct nacme_ctx *ctx,
+                                  const char *profile);
 /* A profile name as the command line or nacme.conf may give it: 1-64 printable ASCII characters
  * without spaces (no CA offers anything else; the CA's own list is checked once fetched). */
 bool acme_profile_name_valid(const char *profile);

@@ -71,6 +71,11 @@ enum nacme_err cmd_list(struct cli_state *st, struct nacme_config *cfg);
 enum nacme_err cli_metrics_after(struct cli_state *st, const struct nacme_config *cfg,
                                  const char *command, enum nacme_err result);
 
+/* After an account session whose settling of an unfinished rollover rewrote the stateless
+ * snippet (account_session.snippet_rewritten): one line on stderr, also with -q, asking for
+ * nginx's reload (cmd_account.c). */
+void cli_account_reload_notice(struct cli_state *st, const struct nacme_config *cfg);
+
 /* Print o compactly on one stdout line and release it (NULL prints nothing); notes in st that
  * the command's JSON document is out. */
 void cli_json_print(struct cli_state *st, json_t *o);

@@ -46,6 +46,10 @@ struct issue_result {
     long retry_after;       /* the CA's Retry-After (s) with that problem, -1 when none */
     bool run_failure;       /* failed because the run could not reach the CA or set up the
                              * account: the same cause for every certificate that needed it */
+    bool reload_needed;     /* a run failure before any order: an interrupted account key
+                             * rollover rewrote the stateless snippet and nginx must be reloaded
+                             * first; no fault of the certificate or the CA (renew records no
+                             * failure, so no backoff) */
 };
 
 /* One certificate; on failure ctx carries the cause. */

@@ -257,6 +257,7 @@ static enum nacme_err session_account(struct nacme_ctx *ctx, struct account_sess
         (r = account_rollover_settle(ctx, s->store, s->acme, s->directory_url, snippet_dir,
                                      &s->key, &res)) != NACME_OK)
         goto out;
+    s->snippet_rewritten = res.snippet_rewritten;
     if (s->url != NULL) {
         o.known_url = s->url;
         r = acme_account_ensure(s->acme, s->key, &o, &url);

@@ -181,7 +181,8 @@ static enum nacme_err directory_profiles(struct nacme_ctx *ctx, const char *url,
     return NACME_OK;
 }
 
-enum nacme_err acme_profile_check(struct acme_client *c, const char *profile)
+enum nacme_err acme_profile_check(const struct acme_client *c, struct nacme_ctx *ctx,
+                                  const char *profile)
 {
     char names[1024] = "";
     size_t i, off = 0;
@@ -194,11 +195,11 @@ enum nacme_err acme_profile_check(struct acme_client *c, const char *profile)
                                     c->dir.profiles[i]);
     }
     if (c->dir.nprofiles == 0)
-        return nacme_fail(c->ctx, NACME_E_USAGE,
+        return nacme_fail(ctx, NACME_E_USAGE,
                           "profile \"%s\": %s offers no certificate profiles (leave out --profile "
                           "and the profile setting)",
                           profile, c->directory_url);
-    return nacme_fail(c->ctx, NACME_E_USAGE,
+    return nacme_fail(ctx, NACME_E_USAGE,
                       "profile \"%s\": %s does not offer it; it offers %s", profile,
                       c->directory_url, names);
 }

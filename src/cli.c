@@ -198,12 +198,13 @@ struct cli_command {
 static const struct cli_command cli_commands[] = {
     {"issue", CMD_ISSUE,
      "-d NAME [-d NAME ...] [--cert-name NAME | --separate [--parallel N]] | --nginx "
-     "[--key-type TYPE] [--reuse-key] [--preferred-chain ISSUER] [--force] [--reload] "
-     "[--challenge dns-01 --dns-hook PROG [--dns-resolver IP[:PORT]]]",
+     "[--key-type TYPE] [--reuse-key] [--preferred-chain ISSUER] [--profile NAME] [--force] "
+     "[--reload] [--timeout SECONDS] [--challenge dns-01 --dns-hook PROG "
+     "[--dns-resolver IP[:PORT]]]",
      "obtain a certificate for one or more names over http-01 (or dns-01)", cmd_issue},
     {"renew", CMD_RENEW,
-     "[--cert-name NAME] [--force] [--reuse-key] [--preferred-chain ISSUER] [--dry-run] "
-     "[--no-reload]",
+     "[--cert-name NAME] [--force] [--reuse-key] [--preferred-chain ISSUER] [--profile NAME] "
+     "[--dry-run] [--no-reload] [--parallel N] [--timeout SECONDS]",
      "renew every certificate that is due (ARI or lifetime), then test and reload nginx once",
      cmd_renew},
     {"list", CMD_LIST, "[--cert-name NAME]",

@@ -16,11 +16,33 @@
 #include "nginx_ctl.h"
 #include "nginx_snippets.h"
 
+void cli_account_reload_notice(struct cli_state *st, const struct nacme_config *cfg)
+{
+    /* Not progress but something to do: the next issuance fails until nginx is reloaded. */
+    nacme_log(st->ctx, NACME_LOG_ERROR,
+              "nacme: warning: an interrupted account key rollover was completed and %s/%s now "
+              "holds the new key's thumbprint: reload nginx (nginx -t && nginx -s reload) before "
+              "the next certificate is issued",
+              cfg->nginx_snippets, NGINX_CHALLENGE_SNIPPET);
+}
+
 /* The account of --server, with the state directory locked. */
 static enum nacme_err account_open(struct cli_state *st, const struct nacme_config *cfg,
                                    struct account_session **s)
 {
     return account_session_open(st->ctx, cfg, config_server_url(cfg->server), true, NULL, s);
+}
+
+/* account_open for the commands without --reload: a rollover it settled that rewrote the
+ * snippet is said, so that a silent change does not break the next issuance. */
+static enum nacme_err account_open_noting(struct cli_state *st, const struct nacme_config *cfg,
+                                          struct account_session **s)
+{
+    enum nacme_err r = account_open(st, cfg, s);
+
+    if (r == NACME_OK && (*s)->snippet_rewritten)
+        cli_account_reload_notice(st, cfg);
+    return r;
 }
 
 /* What `account show` prints, as JSON (NULL on OOM). */
@@ -89,7 +111,7 @@ enum nacme_err cmd_account_show(struct cli_state *st, struct nacme_config *cfg)
     struct account_session *s = NULL;
     enum nacme_err r;
 
-    if ((r = account_open(st, cfg, &s)) == NACME_OK &&
+    if ((r = account_open_noting(st, cfg, &s)) == NACME_OK &&
         (r = acme_account_get(s->acme, &a)) == NACME_OK)
         r = account_report(st, s, &a);
     acme_account_info_clear(&a);
@@ -130,7 +152,7 @@ enum nacme_err cmd_account_update(struct cli_state *st, struct nacme_config *cfg
             return nacme_fail(st->ctx, NACME_E_USAGE,
                               "--email %s: not an address for mailto: (and '' only alone)",
                               st->emails[i]);
-    if ((r = account_open(st, cfg, &s)) != NACME_OK ||
+    if ((r = account_open_noting(st, cfg, &s)) != NACME_OK ||
         (r = acme_account_update(s->acme, st->emails, n, &a)) != NACME_OK)
         goto out;
     nacme_info(st->ctx, "%s: contact %s", s->url, n ? "updated" : "removed");
@@ -170,15 +192,22 @@ enum nacme_err cmd_account_rollover(struct cli_state *st, struct nacme_config *c
     struct account_rollover_result res = {0};
     struct account_session *s = NULL;
     char *old_tp = NULL, *new_tp = NULL, *snippet = NULL;
-    bool reloaded = false;
+    bool reloaded = false, rewritten;
     enum nacme_err r;
 
-    if ((r = account_open(st, cfg, &s)) != NACME_OK ||
-        (r = jwk_thumbprint_new(st->ctx, s->key, &old_tp)) != NACME_OK ||
+    if ((r = account_open(st, cfg, &s)) != NACME_OK)
+        goto out;
+    if ((r = jwk_thumbprint_new(st->ctx, s->key, &old_tp)) != NACME_OK ||
         (r = account_rollover(st->ctx, s->store, s->acme, s->directory_url, cfg->nginx_snippets,
                               &s->key, &res)) != NACME_OK ||
-        (r = jwk_thumbprint_new(st->ctx, s->key, &new_tp)) != NACME_OK)
+        (r = jwk_thumbprint_new(st->ctx, s->key, &new_tp)) != NACME_OK) {
+        /* the rollover settled first is done all the same, and its snippet waits for nginx */
+        if (s->snippet_rewritten)
+            cli_account_reload_notice(st, cfg);
         goto out;
+    }
+    /* a rollover settled first rewrote the snippet too: one reload (or notice) for both */
+    rewritten = res.snippet_rewritten || s->snippet_rewritten;
     if ((snippet = nacme_printf_new("%s/%s", cfg->nginx_snippets, NGINX_CHALLENGE_SNIPPET)) ==
         NULL) {
         r = nacme_fail(st->ctx, NACME_E_NOMEM, "out of memory");
@@ -186,20 +215,19 @@ enum nacme_err cmd_account_rollover(struct cli_state *st, struct nacme_config *c
     }
     nacme_info(st->ctx, "%s: the account key is replaced; thumbprint %s (was %s)", s->url, new_tp,
                old_tp);
-    if (res.snippet_rewritten && !st->reload)
+    if (rewritten && !st->reload)
         nacme_info(st->ctx,
                    "%s: rewritten with the new thumbprint; reload nginx (nginx -t && nginx -s "
                    "reload) before the next certificate is issued",
                    snippet);
-    else if (res.snippet_rewritten && (r = rollover_reload(st, cfg, &reloaded)) != NACME_OK)
+    else if (rewritten && (r = rollover_reload(st, cfg, &reloaded)) != NACME_OK)
         goto out;
     if (st->json)
         cli_json_print(st, json_pack("{s:s, s:s, s:s, s:s, s:s?, s:b, s:b}", "directory",
                                  s->directory_url, "url", s->url, "thumbprint", new_tp,
                                  "old_thumbprint", old_tp, "snippet_rewritten",
-                                 res.snippet_rewritten ? snippet : NULL, "nginx_reloaded",
-                                 reloaded, "nginx_reload_needed",
-                                 res.snippet_rewritten && !reloaded));
+                                 rewritten ? snippet : NULL, "nginx_reloaded", reloaded,
+                                 "nginx_reload_needed", rewritten && !reloaded));
 out:
     free(old_tp);
     free(new_tp);
@@ -220,7 +248,7 @@ enum nacme_err cmd_account_deactivate(struct cli_state *st, struct nacme_config 
         return nacme_fail(st->ctx, NACME_E_USAGE,
                           "account deactivate cannot be undone and needs a confirmation: there "
                           "is no terminal to ask on, so add --yes");
-    if ((r = account_open(st, cfg, &s)) != NACME_OK)
+    if ((r = account_open_noting(st, cfg, &s)) != NACME_OK)
         goto out;
     if ((question = nacme_printf_new("Deactivate the account %s for good (the CA will refuse it "
                                      "from now on)",

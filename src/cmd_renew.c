@@ -507,7 +507,8 @@ static void renew_group(struct renew_run *run, size_t first, bool *in_group,
     issue_batch_run(run->st->ctx, &gcfg, reqs, n, &opt, res);
     for (k = 0; k < n; k++) {
         struct renew_item *it = &run->items[idx[k]];
-        if (res[k].outcome == ISSUE_FAILED && res[k].err == NACME_E_INTERRUPTED) {
+        if (res[k].outcome == ISSUE_FAILED &&
+            (res[k].err == NACME_E_INTERRUPTED || res[k].reload_needed)) {
             item_fail(it, res[k].errmsg); /* the CA is not to blame: no backoff */
         } else if (res[k].outcome == ISSUE_FAILED) {
             record_failure(run, it, res[k].errmsg, res[k].retry_after);

@@ -188,12 +188,16 @@ enum nacme_err cmd_revoke(struct cli_state *st, struct nacme_config *cfg)
     }
     if ((r = account_session_open(st->ctx, cfg, server, cert_key == NULL, store, &s)) != NACME_OK)
         goto out;
+    if (s->snippet_rewritten)
+        cli_account_reload_notice(st, cfg);
     r = acme_certificate_revoke(s->acme, cert.der, cert.len, reason, cert_key);
     if (r == NACME_E_ACME && acme_problem_is(s->acme->problem, "alreadyRevoked")) {
-        /* The state asked for holds already: a note, not a failure (a retry is harmless). */
-        nacme_info(st->ctx, "%s: certificate serial %s was already revoked (the CA says "
-                            "alreadyRevoked); nothing to do",
-                   st->cert_name, cert.serial);
+        /* The state asked for holds already: not a failure (a retry is harmless), but the
+         * answer to the command, so -q does not hide it as it hides progress. */
+        nacme_log(st->ctx, NACME_LOG_ERROR,
+                  "%s: certificate serial %s was already revoked (the CA says alreadyRevoked); "
+                  "nothing to do",
+                  st->cert_name, cert.serial);
         already = true;
         r = NACME_OK;
     }

@@ -25,6 +25,7 @@
 #include "http.h"
 #include "names.h"
 #include "nginx_conf.h"
+#include "nginx_ctl.h"
 #include "nginx_sites.h"
 #include "nginx_snippets.h"
 #include "preflight.h"
@@ -65,8 +66,10 @@ struct issue_run {
     size_t next;          /* the next request to start */
     bool stop;            /* start nothing more */
     char why_stop[1024];  /* what the requests never started are told */
-    pthread_mutex_t connect_lock; /* guards the four below */
+    pthread_mutex_t connect_lock; /* guards the six below */
     bool connect_tried;   /* the CA is only contacted once some order needs it */
+    bool account_tried;   /* the account only once some order gets past the directory */
+    bool reload_needed;   /* the account set-up stopped for nginx's reload (snippet_reload) */
     enum nacme_err connect_err;
     char connect_msg[1024];
 };
@@ -196,6 +199,46 @@ static void sweep_tokens(struct issue_run *run)
     free(thumbprint);
 }
 
+/* A rollover settled by this run rewrote the stateless snippet, but nginx answers challenges
+ * from the snippet it loaded: until it is reloaded, each name's preflight (or the CA) would meet
+ * the old thumbprint. A run that reloads nginx anyway (issue --reload, renew) tests and reloads
+ * it now and goes on; any other stops and asks for the reload. Either way a stop is nobody's
+ * failure to renew (run->reload_needed): no order was placed. */
+static enum nacme_err snippet_reload(struct issue_run *run)
+{
+    const struct deploy_opts *d = run->deploy;
+    const char *snippets = run->cfg->nginx_snippets;
+    enum nacme_err r = NACME_OK;
+
+    if (d == NULL) {
+        r = nacme_fail(run->ctx, NACME_E_INVALID,
+                       "an interrupted account key rollover was completed and %s/%s now holds the "
+                       "new key's thumbprint: reload nginx (nginx -t && nginx -s reload), then run "
+                       "this again",
+                       snippets, NGINX_CHALLENGE_SNIPPET);
+        goto out;
+    }
+    nacme_info(run->ctx,
+               "an interrupted account key rollover was completed and %s/%s now holds the new "
+               "key's thumbprint: testing and reloading nginx before any challenge",
+               snippets, NGINX_CHALLENGE_SNIPPET);
+    if ((r = nginx_test(run->ctx, d->test_cmd, NULL)) != NACME_OK)
+        goto out;
+    if (!nginx_running(d->pid_file))
+        nacme_info(run->ctx, "nginx is not running (%s): it reads the new snippet when it starts",
+                   d->pid_file);
+    else if ((r = nginx_reload(run->ctx, d->reload_cmd, d->pid_file)) == NACME_OK)
+        nacme_info(run->ctx, "nginx reloaded (%s)", d->reload_cmd);
+out:
+    if (r != NACME_OK && d != NULL)
+        nacme_fail_prefix(run->ctx,
+                          "an interrupted account key rollover was completed and %s/%s now holds "
+                          "the new key's thumbprint, but nginx was not reloaded",
+                          snippets, NGINX_CHALLENGE_SNIPPET);
+    run->reload_needed = r != NACME_OK;
+    return r;
+}
+
 static enum nacme_err account_setup(struct issue_run *run)
 {
     struct acme_account_opts o = {
@@ -218,16 +261,8 @@ static enum nacme_err account_setup(struct issue_run *run)
                                      run->cfg->nginx_snippets, &run->account_key, &settled)) !=
             NACME_OK)
         goto out;
-    /* nginx answers stateless challenges from its loaded snippet: until it is reloaded, each
-     * name's preflight (or the CA) would meet the old thumbprint */
-    if (!o.key_is_new && settled.snippet_rewritten) {
-        r = nacme_fail(run->ctx, NACME_E_INVALID,
-                       "an interrupted account key rollover was completed and %s/%s now holds the "
-                       "new key's thumbprint: reload nginx (nginx -t && nginx -s reload), then run "
-                       "this again",
-                       run->cfg->nginx_snippets, NGINX_CHALLENGE_SNIPPET);
+    if (!o.key_is_new && settled.snippet_rewritten && (r = snippet_reload(run)) != NACME_OK)
         goto out;
-    }
     if ((r = acme_account_ensure(run->acme, run->account_key, &o, &url)) != NACME_OK)
         goto out;
     if (run->sweep_tokens && run->cfg->webroot != NULL)
@@ -826,9 +861,18 @@ static void run_stop(struct issue_run *run, const char *why)
     pthread_mutex_unlock(&run->lock);
 }
 
-/* Connection, directory and account, set up by the first order that needs them (a run where
- * nothing is due never talks to the CA). A failure here fails the whole run. */
-static enum nacme_err run_connect(struct issue_run *run, struct nacme_ctx *ctx)
+static void run_connect_failed(struct issue_run *run, enum nacme_err r)
+{
+    run->connect_err = r;
+    snprintf(run->connect_msg, sizeof(run->connect_msg), "%s", run->ctx->errmsg);
+    run_stop(run, run->connect_msg);
+}
+
+/* Connection and directory, then (with account) the account, each set up once by the first
+ * order that needs it: a run where nothing is due never talks to the CA, and one whose orders are
+ * all refused on the directory alone (an unknown profile) makes no account key and sends no
+ * newAccount. A failure here fails the whole run. */
+static enum nacme_err run_connect(struct issue_run *run, struct nacme_ctx *ctx, bool account)
 {
     struct http_options hopt = {.ca_bundle = run->cfg->ca_bundle,
                                 .timeout_ms = run->cfg->http_timeout * 1000,
@@ -839,13 +883,13 @@ static enum nacme_err run_connect(struct issue_run *run, struct nacme_ctx *ctx)
     if (!run->connect_tried) {
         run->connect_tried = true;
         if ((r = http_new(run->ctx, &hopt, &run->http)) != NACME_OK ||
-            (r = acme_client_new(run->ctx, run->http, run->server_url, &run->acme)) !=
-                NACME_OK ||
-            (r = account_setup(run)) != NACME_OK) {
-            run->connect_err = r;
-            snprintf(run->connect_msg, sizeof(run->connect_msg), "%s", run->ctx->errmsg);
-            run_stop(run, run->connect_msg);
-        }
+            (r = acme_client_new(run->ctx, run->http, run->server_url, &run->acme)) != NACME_OK)
+            run_connect_failed(run, r);
+    }
+    if (account && run->connect_err == NACME_OK && !run->account_tried) {
+        run->account_tried = true;
+        if ((r = account_setup(run)) != NACME_OK)
+            run_connect_failed(run, r);
     }
     if ((r = run->connect_err) != NACME_OK)
         nacme_fail(ctx, r, "%s", run->connect_msg);
@@ -868,14 +912,21 @@ static enum nacme_err job_steps(struct issue_job *j)
     /* Before the account key is made or the CA asked: a dry run stores nothing. */
     if (!j->req->dry_run && (r = store_space_check(j->ctx, j->store)) != NACME_OK)
         goto out;
-    if ((r = run_connect(j->run, j->ctx)) != NACME_OK) {
+    if ((r = run_connect(j->run, j->ctx, false)) != NACME_OK) {
         j->res->run_failure = true;
         goto out;
     }
-    if ((r = acme_client_clone_new(j->run->acme, j->ctx, &j->acme)) != NACME_OK)
+    /* An unknown profile is refused with the CA's list from the directory alone: before an
+     * account key is made or the CA hears of the account, and before any order. */
+    if (j->req->profile != NULL &&
+        (r = acme_profile_check(j->run->acme, j->ctx, j->req->profile)) != NACME_OK)
         goto out;
-    /* An unknown profile is refused with the CA's list before any order is placed. */
-    if (j->req->profile != NULL && (r = acme_profile_check(j->acme, j->req->profile)) != NACME_OK)
+    if ((r = run_connect(j->run, j->ctx, true)) != NACME_OK) {
+        j->res->run_failure = true;
+        j->res->reload_needed = j->run->reload_needed; /* set before the error, under its lock */
+        goto out;
+    }
+    if ((r = acme_client_clone_new(j->run->acme, j->ctx, &j->acme)) != NACME_OK)
         goto out;
     if (j->req->reuse_key && (r = reuse_key_load(j)) != NACME_OK)
         goto out;
@@ -1230,6 +1281,7 @@ enum nacme_err issue_batch_run(struct nacme_ctx *ctx, const struct nacme_config 
         if (run.next <= i) { /* never started: the run was stopped */
             res[i].err = run.connect_err ? run.connect_err : NACME_E_INTERRUPTED;
             res[i].run_failure = run.connect_err != NACME_OK;
+            res[i].reload_needed = run.reload_needed;
             snprintf(res[i].errmsg, sizeof(res[i].errmsg), "%s: not attempted: %.900s",
                      reqs[i].cert_name ? reqs[i].cert_name : reqs[i].names[0], run.why_stop);
             progress_skipped(run.progress);

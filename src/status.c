@@ -247,7 +247,8 @@ json_t *status_json_new(const struct status_entry *e, time_t now)
                                             "version",
                                             "days_left", "next_renewal_source", "ari_window",
                                             "ari_explanation", "failures", "last_error",
-                                            "retry_after", "certid", "profile"};
+                                            "retry_after", "certid", "profile",
+                                            "reuse_key", "preferred_chain"};
     const struct store_renewal *rn = e->lin ? &e->lin->renewal : NULL;
     json_t *o = json_object(), *d = NULL, *w = NULL;
     int bad = 0;
@@ -283,6 +284,8 @@ json_t *status_json_new(const struct status_entry *e, time_t now)
     bad |= json_object_set_new(o, "challenge", string_or_null(e->lin->challenge));
     bad |= json_object_set_new(o, "version", json_integer(e->lin->version));
     bad |= json_object_set_new(o, "profile", string_or_null(e->lin->profile));
+    bad |= json_object_set_new(o, "reuse_key", json_boolean(e->lin->reuse_key));
+    bad |= json_object_set_new(o, "preferred_chain", string_or_null(e->lin->preferred_chain));
     bad |= json_object_set_new(o, "certid", string_or_null(rn->certid));
     bad |= set_time(o, "not_before", rn->not_before);
     bad |= set_time(o, "not_after", rn->not_after);

@@ -210,6 +210,67 @@ t_check "the snippet holds the new key's thumbprint" \
     'grep -qF -- "$(thumbprint_of "$PKEY")" "$LAB_DIR/snip/nacme-acme-challenge.conf" && [ ! -e "$PACC/account.key.new" ]'
 ok_ "the next issue goes ahead" proxy_nacme --nginx-snippets "$LAB_DIR/snip" --agree-tos issue -d p5.example --no-preflight
 
+# renew after such a settling. With --no-reload it stops as issue does, and records no failure:
+# the CA did nothing wrong, so no lineage may back off for it.
+lin_state() { jq -r '"failures=\(.renewal.failures // 0) version=\(.version)"' "$S/archive/$1/lineage.json"; }
+P5_BEFORE=$(lin_state p5.example)
+proxy_up drop --forward-first --match 'rollover-account-key|sign-me-up'
+status_ "a rollover whose answers are lost, before renew: exit 1" 1 \
+    proxy_nacme --nginx-snippets "$LAB_DIR/snip" account rollover
+proxy_up pass
+status_ "renew --no-reload completes it and stops until nginx is reloaded: exit 1" 1 \
+    proxy_nacme --nginx-snippets "$LAB_DIR/snip" renew --no-reload --force --cert-name p5.example
+t_check "the error line says so and asks for the reload" \
+    '[ "$(printf "%s\n" "$O" | grep -c "^nacme: .*an interrupted account key rollover was completed .*reload nginx")" = 1 ]'
+t_check "no renewal failure recorded, nothing renewed" \
+    '[ "$(lin_state p5.example)" = "$P5_BEFORE" ] && [ "${P5_BEFORE%% *}" = failures=0 ]'
+ok_ "list --json shows no failure either" lab_nacme --json list --cert-name p5.example
+t_check "failures 0, no next attempt" json '.[0].failures == 0 and .[0].next_attempt == null'
+
+# renew reloads nginx anyway: it tests and reloads it for the rewritten snippet and goes on. The
+# lineage is one that nginx's stateless snippet alone validates, so it renews only if the reload
+# came before the challenge.
+cp "$LAB_DIR/nacme.conf" "$LAB_DIR/renew.conf"
+printf 'nginx_error_log = "%s"\nnginx_https_port = %s\n' "$LAB_DIR/nginx/error.log" \
+    "$LAB_HTTPS_PORT" >>"$LAB_DIR/renew.conf"
+pst_nacme() { "$NACME" --server "$PROXY_URL" --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$S" \
+    --webroot "$LAB_DIR/unserved-webroot" --http-port "$LAB_HTTP_PORT" --config "$LAB_DIR/renew.conf" \
+    --nginx-snippets "$SNIP" "$@"; }
+ok_ "the stateless snippet nginx includes, for the proxy's account" pst_nacme nginx-setup --stateless
+t_ok "nginx takes it" $LAB_NGINX -s reload
+t_check "nginx answers with the proxy account's thumbprint" answers "tok-1.$(thumbprint_of "$PKEY")"
+ok_ "a lineage validated by that snippet alone" pst_nacme --agree-tos issue -d stateless.example \
+    --cert-name pstateless.example
+cp "$PKEY" "$LAB_DIR/pst-old.key"
+proxy_up drop --forward-first --match 'rollover-account-key|sign-me-up'
+status_ "a rollover whose answers are lost: exit 1" 1 pst_nacme account rollover
+proxy_up pass
+ok_ "renew completes it, reloads nginx and renews" pst_nacme renew --force --cert-name pstateless.example
+t_check "said it reloaded nginx for the snippet" \
+    'printf "%s" "$O" | grep -q "rollover was completed .*testing and reloading nginx before any challenge" &&
+     printf "%s\n" "$O" | grep -qxF "nginx reloaded ($LAB_NGINX -s reload)"'
+t_check "the new key is in use" '! cmp -s "$PKEY" "$LAB_DIR/pst-old.key" && [ ! -e "$PACC/account.key.new" ]'
+t_check "nginx answers with the new thumbprint" answers "tok-1.$(thumbprint_of "$PKEY")"
+t_check "renewed to version 2, no failure recorded" \
+    '[ "$(lin_state pstateless.example)" = "failures=0 version=2" ] &&
+     [ "$(readlink "$S/live/pstateless.example")" = ../archive/pstateless.example/2 ]'
+
+# The account commands and revoke settle such a rollover too, and say in one line on stderr (also
+# with -q) that nginx needs a reload: a silent change would break the next issuance.
+for cmd in "account show" "account update --email ops@example.com" "revoke --cert-name p1.example"; do
+    proxy_up drop --forward-first --match 'rollover-account-key|sign-me-up'
+    status_ "a rollover whose answers are lost, before $cmd: exit 1" 1 \
+        proxy_nacme --nginx-snippets "$LAB_DIR/snip" account rollover
+    proxy_up pass
+    # shellcheck disable=SC2086
+    ok_ "-q $cmd settles it" proxy_nacme -q --nginx-snippets "$LAB_DIR/snip" $cmd
+    t_check "and says only, in one line, that nginx needs a reload" \
+        '[ "$(printf "%s\n" "$O" | grep -c .)" = 1 ] &&
+         printf "%s\n" "$O" | grep -qF "nacme: warning: an interrupted account key rollover was completed and $LAB_DIR/snip/nacme-acme-challenge.conf now holds the new key'"'"'s thumbprint: reload nginx"'
+    t_check "the snippet has the new key's thumbprint" \
+        'grep -qF -- "$(thumbprint_of "$PKEY")" "$LAB_DIR/snip/nacme-acme-challenge.conf" && [ ! -e "$PACC/account.key.new" ]'
+done
+
 # A crash before keyChange was sent: a new key the CA never heard of is dropped by issue itself.
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$PACC/account.key.new" 2>/dev/null
 cp "$PKEY" "$LAB_DIR/p-kept.key"

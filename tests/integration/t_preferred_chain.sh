@@ -57,6 +57,14 @@ t_ok "renew --force --preferred-chain switches a lineage to root 1" "$NACME" \
 t_check "version 3 on root 1's chain, and recorded" \
     'only_root c2.example 1 && [ "$(field c2.example preferred_chain)" = "${CN[1]}" ]'
 
+# nacme --json list shows what lineage.json records: the name, or null when there is none.
+t_ok "--json list" lab_nacme --json list
+t_check "list shows each lineage's preferred_chain, null without one" \
+    'printf "%s" "$T_OUTPUT" | tail -n 1 | jq -e --arg c0 "${CN[0]}" --arg c1 "${CN[1]}" \
+        "(map({key: .name, value: .preferred_chain}) | from_entries) as \$p |
+         \$p[\"plain.example\"] == null and (.[] | select(.name == \"plain.example\") | has(\"preferred_chain\")) and
+         \$p[\"c0.example\"] == \$c0 and \$p[\"c2.example\"] == \$c1"'
+
 t_ok "an unknown name still issues" lab_nacme -v issue --preferred-chain "No Such Root CA" -d unknown.example
 t_check "and -v says the default chain is kept" \
     'printf "%s" "$T_OUTPUT" | grep -q "none of the 3 chains offered tops out at a certificate issued by \"No Such Root CA\"; keeping the default chain"'

@@ -35,6 +35,23 @@ t_check "one line naming the name and listing the CA's profiles" \
 t_check "no newOrder was sent (only the directory was fetched)" \
     '[ "$(orders)" = 0 ] && grep -q "^GET /dir " "$LOG"'
 t_check "no lineage was made" '[ ! -e "$S/archive/other.example" ]'
+# On a first run the refusal comes before the account: no key made, no newAccount sent.
+F=$LAB_DIR/fresh-state
+fresh_nacme() { "$NACME" --server "$PROXY_URL" --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$F" \
+    --webroot "$LAB_WEBROOT" --http-port "$LAB_HTTP_PORT" "$@"; }
+: >"$LOG"
+t_status "an unknown profile on a fresh state dir is a usage error" 2 \
+    fresh_nacme --agree-tos issue -d fresh.example --profile tlsserver
+t_check "naming the CA's profiles" \
+    'printf "%s" "$T_OUTPUT" | grep -q "profile \"tlsserver\": $PROXY_URL does not offer it"'
+t_check "no newAccount (POST /sign-me-up) was sent, only the directory fetched" \
+    '! grep -q "^POST /sign-me-up " "$LOG" && grep -q "^GET /dir " "$LOG"'
+t_check "no account key or account dir was made" '[ -z "$(ls -A "$F/accounts" 2>/dev/null)" ]'
+: >"$LOG"
+t_status "the same for --separate: every order refused on the directory alone (exit 1)" 1 \
+    fresh_nacme --agree-tos issue --separate -d f1.example -d f2.example --profile tlsserver
+t_check "no newAccount, no account dir" \
+    '! grep -q "^POST /sign-me-up " "$LOG" && [ -z "$(ls -A "$F/accounts" 2>/dev/null)" ]'
 t_status "a name no CA could offer is refused before the CA is asked" 2 \
     proxy_nacme --agree-tos issue -d other.example --profile "short lived"
 t_check "naming --profile" 'printf "%s" "$T_OUTPUT" | grep -q -- "--profile: give the name"'

@@ -16,6 +16,8 @@ field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sy
 t_ok "first issue with --reuse-key (no key yet: a fresh one)" \
     lab_nacme --agree-tos --email admin@example.com issue --reuse-key -d keep.example
 t_check "lineage.json records reuse_key" '[ "$(field keep.example reuse_key)" = True ]'
+list_reuse() { lab_nacme --json list --cert-name keep.example | jq -e ".[0].reuse_key == $1"; }
+t_check "nacme --json list says reuse_key true" list_reuse true
 t_ok "--force --reuse-key issues version 2" lab_nacme issue --force --reuse-key -d keep.example
 t_check "version 2's key is byte-identical to version 1's" \
     'cmp -s "$S/archive/keep.example/1/privkey.pem" "$S/archive/keep.example/2/privkey.pem"'
@@ -47,6 +49,7 @@ t_ok "--force without --reuse-key" lab_nacme issue --force -d keep.example
 t_check "version 4's key differs, its certificate matches the new key" \
     '[ "$(pub keep.example 4)" != "$(pub keep.example 3)" ] && [ "$(certpub keep.example 4)" = "$(pub keep.example 4)" ]'
 t_check "lineage.json no longer records reuse_key" '[ "$(field keep.example reuse_key)" = absent ]'
+t_check "and nacme --json list says reuse_key false" list_reuse false
 t_ok "renew when due then generates a fresh key" \
     env NACME_NOW=$DUE "$NACME" --http-port "$LAB_HTTP_PORT" --server "$LAB_ACME_URL" \
     --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$S" --webroot "$LAB_WEBROOT" \

@@ -39,6 +39,9 @@ t_check "the lineage is kept" '[ -f "$S/live/r1.example/cert.pem" ]'
 ok_ "revoking r1 again succeeds" lab_nacme revoke --cert-name r1.example
 t_check "and says, on one line, that the CA had revoked it already" \
     '[ "$(printf "%s\n" "$O" | grep -c "already revoked (the CA says alreadyRevoked)")" = 1 ]'
+ok_ "again with -q: still exit 0" lab_nacme -q revoke --cert-name r1.example
+t_check "-q does not hide the answer: one line says it was revoked already" \
+    '[ "$(printf "%s\n" "$O" | grep -c "already revoked (the CA says alreadyRevoked)")" = 1 ]'
 ok_ "again with --json" lab_nacme --json revoke --cert-name r1.example
 t_check "result already-revoked" json '.result == "already-revoked"'
 

@@ -248,7 +248,7 @@ static void test_profile_check(void **state)
         c.directory_url = (char *)"https://ca.test/dir";
         c.dir.profiles = offered_names;
         c.dir.nprofiles = cases[i].offered;
-        assert_int_equal(acme_profile_check(&c, cases[i].profile), cases[i].err);
+        assert_int_equal(acme_profile_check(&c, &ctx, cases[i].profile), cases[i].err);
         if (cases[i].msg != NULL)
             assert_string_equal(ctx.errmsg, cases[i].msg);
     }

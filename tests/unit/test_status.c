@@ -141,6 +141,8 @@ static void test_json(void **state)
     lin.challenge = (char *)"dns-01";
     lin.version = 3;
     lin.profile = (char *)"tlsserver";
+    lin.reuse_key = true;
+    lin.preferred_chain = (char *)"Pebble Root CA 1";
     lin.renewal.last_failure = NA - 40 * DAY;
     lin.renewal.next_attempt = NA - 40 * DAY + 60;
     lin.renewal.last_error = (char *)"the CA said no";
@@ -165,6 +167,17 @@ static void test_json(void **state)
     assert_true(json_is_null(json_object_get(o, "error")));
     assert_int_equal(json_array_size(json_object_get(o, "domains")), 2);
     assert_string_equal(json_string_value(json_object_get(o, "profile")), "tlsserver");
+    assert_true(json_is_true(json_object_get(o, "reuse_key")));
+    assert_string_equal(json_string_value(json_object_get(o, "preferred_chain")),
+                        "Pebble Root CA 1");
+    /* Not recorded: false and null, never left out. */
+    lin.reuse_key = false;
+    lin.preferred_chain = NULL;
+    assert_non_null(v = status_json_new(&e, NA - 40 * DAY));
+    assert_true(json_is_false(json_object_get(v, "reuse_key")));
+    assert_non_null(json_object_get(v, "preferred_chain"));
+    assert_true(json_is_null(json_object_get(v, "preferred_chain")));
+    json_decref(v);
 
     /* An unreadable lineage: the same keys, null but for name, status, alarm and the error. */
     memset(&bad, 0, sizeof(bad));
