@@ -17,12 +17,14 @@ before=$(find "$S" -path "$S/lock" -prune -o -printf '%p %s %T@\n' | sort)
 # the webroot, send SIGNAL, and collect exit status and output.
 interrupt() {
     local sig=$1 out=$LAB_DIR/out.$1 pid start
+    # A name never validated in this lab, besides sig.example: Pebble reuses a valid
+    # authorization 1 time in 100 even with PEBBLE_AUTHZREUSE=0, and then asks for no challenge.
     proxy_up delay --match '/chalZ/' --delay 60
     # bash starts background jobs with SIGINT ignored; give nacme the default disposition back.
     python3 -c 'import os,signal,sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])' \
         "$NACME" --server "$PROXY_URL" --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$S" \
-        --webroot "$LAB_WEBROOT" --http-port "$LAB_HTTP_PORT" --agree-tos issue -d sig.example \
-        --force >"$out" 2>&1 &
+        --webroot "$LAB_WEBROOT" --http-port "$LAB_HTTP_PORT" --agree-tos issue \
+        --cert-name sig.example -d sig.example -d "${sig,,}-$$.sig.example" --force >"$out" 2>&1 &
     pid=$!
     # Up to 20 s: under valgrind, with the rest of the suite running, start-up alone takes seconds.
     for _ in $(seq 1000); do [ -n "$(tokens)" ] && break; sleep 0.02; done
