@@ -153,10 +153,14 @@ t_status "--separate with a wildcard and its base name is refused (one lineage)"
 
 # ---- renew repeats the challenge, hook and resolver without flags -----------------------------
 hook_log_reset
-t_ok "renew --force of the dns-01 lineage, no dns flags" dns_nacme renew --force --no-reload --cert-name wild.example
+t_ok "renew --force of the dns-01 lineage, no dns flags" \
+    dns_nacme -v renew --force --no-reload --cert-name wild.example
+# Pebble reuses a valid authorization 1 time in 100 even with PEBBLE_AUTHZREUSE=0: such a name
+# needs no record, and nacme says so.
+reused=$(printf "%s\n" "$T_OUTPUT" | grep -c "authorization still valid; no challenge needed")
 t_check "renewed: version 2 is live" '[ "$(readlink "$S/live/wild.example")" = ../archive/wild.example/2 ]'
-t_check "through the recorded hook: two adds and two removes" \
-    '[ "$(cut -d" " -f1 "$DNS_HOOK_LOG" | sort | uniq -c | awk "{print \$1, \$2}" | tr "\n" ";")" = "2 add;2 remove;" ]'
+t_check "through the recorded hook: an add and a remove for each of the two names ($reused reused)" \
+    '[ "$(cut -d" " -f1 "$DNS_HOOK_LOG" | sort | uniq -c | awk "{print \$1, \$2}" | tr "\n" ";")" = "$((2 - reused)) add;$((2 - reused)) remove;" ]'
 t_check "still both names" '[ "$(sans "$S/live/wild.example/cert.pem")" = "DNS:*.wild.example DNS:wild.example " ]'
 t_check "the record still says dns-01, the hook and the resolver" \
     '[ "$(jq -r "[.challenge, .dns_hook, .dns_resolver] | join(\" \")" "$S/archive/wild.example/lineage.json")" = "dns-01 $HOOK $RESOLVER" ]'
