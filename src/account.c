@@ -279,6 +279,24 @@ out:
     return r;
 }
 
+/* The session failed after its settling rewrote the stateless snippet: the error line says that
+ * too, or nobody would know that nginx still answers with the old thumbprint. Frees s. */
+static enum nacme_err session_fail(struct nacme_ctx *ctx, struct account_session *s,
+                                   const char *snippet_dir, enum nacme_err r)
+{
+    char why[sizeof(ctx->errmsg)];
+
+    if (s->snippet_rewritten) {
+        snprintf(why, sizeof(why), "%s", ctx->errmsg);
+        nacme_fail(ctx, r,
+                   "%s (an interrupted account key rollover was completed first and %s/%s holds "
+                   "the new key's thumbprint: reload nginx)",
+                   why, snippet_dir, NGINX_CHALLENGE_SNIPPET);
+    }
+    account_session_free(s);
+    return r;
+}
+
 enum nacme_err account_session_open(struct nacme_ctx *ctx, const struct nacme_config *cfg,
                                     const char *directory_url, bool need_account,
                                     struct nacme_store *store, struct account_session **out)
@@ -303,10 +321,8 @@ enum nacme_err account_session_open(struct nacme_ctx *ctx, const struct nacme_co
     }
     if ((r = http_new(ctx, &hopt, &s->http)) != NACME_OK ||
         (r = acme_client_new(ctx, s->http, directory_url, &s->acme)) != NACME_OK ||
-        (need_account && (r = session_account(ctx, s, cfg->nginx_snippets)) != NACME_OK)) {
-        account_session_free(s);
-        return r;
-    }
+        (need_account && (r = session_account(ctx, s, cfg->nginx_snippets)) != NACME_OK))
+        return session_fail(ctx, s, cfg->nginx_snippets, r);
     *out = s;
     return NACME_OK;
 }

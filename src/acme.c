@@ -1172,8 +1172,8 @@ static enum nacme_err authz_take_chall(struct nacme_ctx *ctx, const char *url, j
     /* The token becomes a file name or goes to a hook: only base64url gets near either. */
     if (!b64url_is_token(token, ACME_TOKEN_MAX))
         return nacme_fail(ctx, NACME_E_PROTO,
-                          "%s: the CA sent a %s challenge token that is not base64url; refusing "
-                          "to use it",
+                          "%s: the token of the CA's %s challenge is not base64url; refusing to "
+                          "use it",
                           url, type);
     if ((ch->url = nacme_strdup_new(curl_)) == NULL ||
         (ch->token = nacme_strdup_new(token)) == NULL ||

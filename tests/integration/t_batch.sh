@@ -123,10 +123,10 @@ t_check "the hanging orders say they were interrupted" \
     '[ "$(printf "%s\n" "$OUT" | grep -cE "^i[0-9]+\.example +failed +i[0-9]+\.example: .*interrupted by")" -ge 3 ]'
 t_check "the last line says how many failed" \
     'printf "%s\n" "$OUT" | tail -1 | grep -qE "^nacme: [0-9]+ of 60 certificates failed"'
-t_case "SIGINT during a batch" "kill -INT once 8 of 60 certificates (--parallel 6) are done, 3 challenges held by the fault proxy" \
-    "exit 1 within 3 s: finished lineages whole, no half-written version, no temp or token file; hanging orders \"interrupted by\", the rest \"not attempted\"; the next run completes the batch"
 proxy_down
 # shellcheck disable=SC2046
 t_ok "the next run completes the batch" lab_nacme --agree-tos issue --separate $(names i 60)
 t_check "all 60 whole" '[ "$(live_names | wc -l)" = 60 ] && all_whole $(live_names)'
+t_case "SIGINT during a batch" "kill -INT once 8 of 60 certificates (--parallel 6) are done, 3 challenges held by the fault proxy" \
+    "exit 1 within 3 s: finished lineages whole, no half-written version, no temp or token file; hanging orders \"interrupted by\", the rest \"not attempted\"; the next run completes the batch"
 t_done

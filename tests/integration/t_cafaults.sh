@@ -145,14 +145,16 @@ done
 
 # ---- hostile certificate chains (the CA issued; nacme refuses what it sent) -----------------------
 NEWVER="previous certificate live, nothing archived"
-fault_case "chain with a PRIVATE KEY block appended" "base.example: .*(PRIVATE KEY|not a certificate)" \
+fault_case "chain with a PRIVATE KEY block appended" \
+    "base.example: certificate chain holds a PRIVATE KEY block" \
     "fault proxy appends a PEM PRIVATE KEY to the certificate download" "$NEWVER" \
     chain --chain append-key
-fault_case "chain in DER" "base.example: .*(PEM|certificate)" \
+fault_case "chain in DER" "base.example: certificate chain holds no certificate" \
     "fault proxy answers the download with the leaf in DER" "$NEWVER" chain --chain der
-fault_case "empty chain" "base.example: .*(empty|no certificate)" \
+fault_case "empty chain" "base.example: certificate chain holds no certificate" \
     "fault proxy answers the download with no body" "$NEWVER" chain --chain empty
-fault_case "a leaf for another key and other names" "base.example: .*(key|name)" \
+fault_case "a leaf for another key and other names" \
+    "base.example: certificate does not match the private key" \
     "fault proxy answers the download with other.example's chain" "$NEWVER" \
     chain --chain file --chain-file "$S/live/other.example/fullchain.pem"
 
@@ -163,8 +165,9 @@ t_status "an order that stays processing: exit 1" 1 via_proxy issue --force --ti
 OUT=$T_OUTPUT
 took=$(($(date +%s) - start))
 t_check "one line naming the order and the wait" \
-    '[ "$(printf "%s\n" "$OUT" | wc -l)" = 1 ] && printf "%s" "$OUT" | grep -qE "base.example: .*(my-order|finalize-order)|processing|certificate"'
-t_check "it gave up at --timeout 5 (took $took s)" '[ "$took" -le 20 ]'
+    '[ "$(printf "%s\n" "$OUT" | wc -l)" = 1 ] &&
+     printf "%s" "$OUT" | grep -q "^nacme: base.example: timed out after 5 s waiting for the certificate"'
+t_check "it gave up at --timeout 5 (took $took s)" '[ "$took" -ge 5 ] && [ "$took" -le 20 ]'
 t_check "state dir unchanged, no token file" '[ "$before" = "$(snapshot)" ] && [ -z "$(tokens)" ]'
 t_case "an order that stays processing" "fault proxy: every order answer \"status\": \"processing\", --timeout 5" \
     "exit 1 at the deadline: $OUT; $UNCHANGED"

@@ -35,15 +35,23 @@ t_ok "a first certificate" nacme_ --agree-tos issue -d k.example
 
 # kill_every_step WHAT ARGS...: calibrate, then one killed run per step, each followed by a run
 # that must complete. Records failures in BAD (one line each).
+# Pebble reuses a valid authorization 1 time in 100 even with PEBBLE_AUTHZREUSE=0: such a run
+# writes no token and so has fewer steps; nacme -v says so ("no challenge needed"). A calibration
+# that met it is made again; a killed run that met it may end before its step (REUSED).
+REUSE_SAID="authorization still valid; no challenge needed"
 kill_every_step() {
-    local what=$1 n i sc before now
+    local what=$1 n i sc before now try
     shift
-    traced -e trace="$STEPS" -o "$LAB_DIR/calibration" "$NACME" --server "$LAB_ACME_URL" \
-        --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$S" --webroot "$LAB_WEBROOT" \
-        --http-port "$LAB_HTTP_PORT" "$@" >/dev/null 2>&1
+    for try in 1 2 3; do
+        traced -e trace="$STEPS" -o "$LAB_DIR/calibration" "$NACME" -v --server "$LAB_ACME_URL" \
+            --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$S" --webroot "$LAB_WEBROOT" \
+            --http-port "$LAB_HTTP_PORT" "$@" >"$LAB_DIR/calibration.out" 2>&1
+        grep -q "$REUSE_SAID" "$LAB_DIR/calibration.out" || break
+    done
     STEPS_SEEN=0
     BAD=""
     KILLED=0
+    REUSED=0
     # strace counts each system call of the set on its own: step i of fsync, then of rename...
     for sc in ${STEPS//,/ }; do
         n=$(grep -cE "^[0-9]+ +$sc\(" "$LAB_DIR/calibration")
@@ -51,9 +59,13 @@ kill_every_step() {
         for i in $(seq 1 "$n"); do
             before=$(ver k.example)
             traced -o /dev/null -e trace="$sc" -e inject="$sc:signal=KILL:when=$i" \
-                "$NACME" --server "$LAB_ACME_URL" --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$S" \
+                "$NACME" -v --server "$LAB_ACME_URL" --ca-bundle "$LAB_CA_BUNDLE" --state-dir "$S" \
                 --webroot "$LAB_WEBROOT" --http-port "$LAB_HTTP_PORT" "$@" >"$LAB_DIR/killed.out" 2>&1
-            [ $? = 137 ] && KILLED=$((KILLED + 1))
+            if [ $? = 137 ]; then
+                KILLED=$((KILLED + 1))
+            elif grep -q "$REUSE_SAID" "$LAB_DIR/killed.out"; then
+                REUSED=$((REUSED + 1))
+            fi
             now=$(ver k.example)
             if [ -z "$now" ] || [ "$now" -lt "$before" ] || ! consistent k.example; then
                 BAD="$BAD
@@ -75,8 +87,8 @@ $what, killed at $sc #$i: after the next run: version $(ver k.example) (was $now
 
 kill_every_step "issue --force" issue --force -d k.example
 t_check "issuance: the calibration saw the commit steps ($STEPS_SEEN)" '[ "$STEPS_SEEN" -ge 8 ]'
-t_check "issuance: every one of the $STEPS_SEEN killed runs died by SIGKILL ($KILLED)" \
-    '[ "$KILLED" = "$STEPS_SEEN" ]'
+t_check "issuance: every one of the $STEPS_SEEN killed runs died by SIGKILL ($KILLED; $REUSED ended first, Pebble reusing an authorization)" \
+    '[ $((KILLED + REUSED)) = "$STEPS_SEEN" ] && [ "$REUSED" -le 3 ]'
 t_check "issuance: after each kill live/ was whole, and the next run completed and cleaned up" \
     '[ -z "$BAD" ] || { printf "%s\n" "$BAD" | head -5; false; }'
 t_case "SIGKILL at every step of an issuance" \
@@ -85,8 +97,8 @@ t_case "SIGKILL at every step of an issuance" \
 
 kill_every_step "renew --force" renew --force --no-reload --cert-name k.example
 t_check "renewal: the calibration saw the commit steps ($STEPS_SEEN)" '[ "$STEPS_SEEN" -ge 8 ]'
-t_check "renewal: every one of the $STEPS_SEEN killed runs died by SIGKILL ($KILLED)" \
-    '[ "$KILLED" = "$STEPS_SEEN" ]'
+t_check "renewal: every one of the $STEPS_SEEN killed runs died by SIGKILL ($KILLED; $REUSED ended first, Pebble reusing an authorization)" \
+    '[ $((KILLED + REUSED)) = "$STEPS_SEEN" ] && [ "$REUSED" -le 3 ]'
 t_check "renewal: after each kill live/ was whole, and the next run completed and cleaned up" \
     '[ -z "$BAD" ] || { printf "%s\n" "$BAD" | head -5; false; }'
 t_case "SIGKILL at every step of a renewal" \

@@ -10,7 +10,8 @@ every URL it returns from Host, so the client keeps talking to the proxy). The f
 applied to requests/responses whose request path (with query) matches --match (re.search; default:
 every path) and whose method is --method (default: any); of those, the first --skip pass untouched
 (so --skip 2 --count 1 faults the third hit only), then --count are faulted (default: no limit),
-then everything passes through.
+then everything passes through. For the modes that rewrite a response, a hit is a matching
+response of the shape the mode rewrites (a JSON object, a certificate chain, a non-empty body).
 
 Modes:
   pass           no change
@@ -429,7 +430,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_huge(method, path, st, reason, hdrs, head)
             return
 
-        if a.mode == "truncate" and not head and faults.take(method, path):
+        if a.mode == "truncate" and not head and data and faults.take(method, path):
             self.send_truncated(method, path, st, reason, hdrs, data)
             return
 
@@ -550,7 +551,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def send_truncated(self, method, path, st, reason, hdrs, data):
         """The headers of the whole body, part of the body, then the connection closed."""
         size = self.server.args.size
-        cut = len(data) // 2 if size is None else min(size, len(data))
+        cut = len(data) // 2 if size is None else min(size, len(data) - 1)  # never all of it
         self.close_connection = True
         try:
             self.send_all(st, reason, hdrs, b"", length=len(data), head=True)
@@ -638,7 +639,8 @@ def parse_args(argv):
     p.add_argument("--log")
     p.add_argument("--token", default="../../../tmp/nacme-pwned")
     p.add_argument("--size", type=int,
-                   help="huge-body: bytes sent (default 64 MiB); truncate: bytes kept (default: half)")
+                   help="huge-body: bytes sent (default 64 MiB); truncate: bytes kept "
+                   "(default: half)")
     p.add_argument("--log-nonces", action="store_true",
                    help="log each POST's JWS nonce and signature and each answer's Replay-Nonce")
     p.add_argument("--method", help="fault only requests with this method")

@@ -15,7 +15,8 @@
 # Environment for `start`: LAB_EAB=1 (require external account binding), LAB_NONCEREJECT (percent of
 # good nonces Pebble rejects, default 0), LAB_AUTHZREUSE (percent of authorizations reused,
 # default 50; 0 still reuses 1 in 100, as Pebble reuses unless rand.Intn(100) > percent: a test
-# that needs a validation orders a name the lab has not validated before), LAB_CERT_VALIDITY (seconds certificates are valid; default Pebble's 5 years),
+# that needs a validation orders a name the lab has not validated before), LAB_CERT_VALIDITY
+# (seconds certificates are valid; default Pebble's 5 years),
 # LAB_PEBBLE=newer (Debian 13's Pebble 2.6, with ACME Renewal Information, fetched beforehand by
 # tests/lab/pebble-newer.sh; the system's Pebble otherwise), LAB_ALTERNATE_ROOTS (N: Pebble offers N
 # alternate chains, each to its own root, as Link rel="alternate"; default 0; every root is at
@@ -154,8 +155,10 @@ cmd_deadlock() {
 import re, sys
 dump = open(sys.argv[1], errors="replace").read()
 blocks = re.split(r"\n(?=goroutine \d+ \[)", dump)
-stuck = [b for b in blocks if re.match(r"goroutine \d+ \[semacquire", b)]
-holder = [b for b in stuck if "WebFrontEndImpl).Authz(" in b and "MemoryStore).GetAccountByKey(" in b]
+# go1.19 (Pebble 2.4) says "semacquire", newer Go "sync.RWMutex.RLock", "sync.Mutex.Lock"...
+stuck = [b for b in blocks if re.match(r"goroutine \d+ \[(semacquire|sync\.(RW)?Mutex\.R?Lock)", b)]
+holder = [b for b in stuck
+          if "WebFrontEndImpl).Authz(" in b and "MemoryStore).GetAccountByKey(" in b]
 finder = [b for b in stuck if "MemoryStore).FindValidAuthorization(" in b]
 if holder and finder:
     print("pebble deadlocked on its own locks (%d goroutines waiting): an authorization request "

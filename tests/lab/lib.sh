@@ -234,7 +234,8 @@ t_batch_ok() {
         _t_run lab_nacme "$@"
         [ "$T_STATUS" -ne 0 ] && [ "$try" = 1 ] || break
         printf '%s' "$T_OUTPUT" | grep -qE "no answer in time|has stopped answering" || break
-        why=$(bash "$LAB_SH" deadlock "$LAB_DIR" 2>&1) || break
+        why=$(bash "$LAB_SH" deadlock "$LAB_DIR" 2>&1) ||
+            { t_note "$what: $why (Pebble was stopped to read them)"; break; }
         t_note "$what: $why; once more on a fresh lab"
     done
     if [ "$T_STATUS" -eq 0 ]; then

@@ -404,7 +404,7 @@ static void test_authz_bad_token_named(void **state)
         nacme_ctx_init(&ctx);
         assert_int_equal(acme_authz_parse(&ctx, URL, bodies[i], strlen(bodies[i]), a),
                          NACME_E_PROTO);
-        assert_non_null(strstr(ctx.errmsg, "a http-01 challenge token that is not base64url"));
+        assert_non_null(strstr(ctx.errmsg, "the token of the CA's http-01 challenge is not base64url"));
         acme_authz_free(a);
     }
 }
