@@ -60,6 +60,11 @@ struct account_session {
     bool snippet_rewritten; /* settling an unfinished rollover rewrote the stateless snippet:
                              * nginx answers with the old thumbprint until it is reloaded */
 };
+/* The sentence every command says when settling an unfinished rollover rewrote the stateless
+ * snippet; its printf arguments: the snippet directory, NGINX_CHALLENGE_SNIPPET. */
+#define ACCOUNT_SNIPPET_REWRITTEN                                                                  \
+    "an interrupted account key rollover was completed and %s/%s now holds the new key's "       \
+    "thumbprint"
 enum nacme_err account_session_open(struct nacme_ctx *ctx, const struct nacme_config *cfg,
                                     const char *directory_url, bool need_account,
                                     struct nacme_store *store, struct account_session **out);

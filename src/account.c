@@ -288,10 +288,8 @@ static enum nacme_err session_fail(struct nacme_ctx *ctx, struct account_session
 
     if (s->snippet_rewritten) {
         snprintf(why, sizeof(why), "%s", ctx->errmsg);
-        nacme_fail(ctx, r,
-                   "%s (an interrupted account key rollover was completed first and %s/%s holds "
-                   "the new key's thumbprint: reload nginx)",
-                   why, snippet_dir, NGINX_CHALLENGE_SNIPPET);
+        nacme_fail(ctx, r, "%s (" ACCOUNT_SNIPPET_REWRITTEN ": reload nginx)", why, snippet_dir,
+                   NGINX_CHALLENGE_SNIPPET);
     }
     account_session_free(s);
     return r;

@@ -20,9 +20,8 @@ void cli_account_reload_notice(struct cli_state *st, const struct nacme_config *
 {
     /* Not progress but something to do: the next issuance fails until nginx is reloaded. */
     nacme_log(st->ctx, NACME_LOG_ERROR,
-              "nacme: warning: an interrupted account key rollover was completed and %s/%s now "
-              "holds the new key's thumbprint: reload nginx (nginx -t && nginx -s reload) before "
-              "the next certificate is issued",
+              "nacme: warning: " ACCOUNT_SNIPPET_REWRITTEN ": reload nginx (nginx -t && nginx -s "
+              "reload) before the next certificate is issued",
               cfg->nginx_snippets, NGINX_CHALLENGE_SNIPPET);
 }
 

@@ -212,15 +212,13 @@ static enum nacme_err snippet_reload(struct issue_run *run)
 
     if (d == NULL) {
         r = nacme_fail(run->ctx, NACME_E_INVALID,
-                       "an interrupted account key rollover was completed and %s/%s now holds the "
-                       "new key's thumbprint: reload nginx (nginx -t && nginx -s reload), then run "
-                       "this again",
+                       ACCOUNT_SNIPPET_REWRITTEN ": reload nginx (nginx -t && nginx -s reload), "
+                       "then run this again",
                        snippets, NGINX_CHALLENGE_SNIPPET);
         goto out;
     }
     nacme_info(run->ctx,
-               "an interrupted account key rollover was completed and %s/%s now holds the new "
-               "key's thumbprint: testing and reloading nginx before any challenge",
+               ACCOUNT_SNIPPET_REWRITTEN ": testing and reloading nginx before any challenge",
                snippets, NGINX_CHALLENGE_SNIPPET);
     if ((r = nginx_test(run->ctx, d->test_cmd, NULL)) != NACME_OK)
         goto out;
@@ -232,8 +230,7 @@ static enum nacme_err snippet_reload(struct issue_run *run)
 out:
     if (r != NACME_OK && d != NULL)
         nacme_fail_prefix(run->ctx,
-                          "an interrupted account key rollover was completed and %s/%s now holds "
-                          "the new key's thumbprint, but nginx was not reloaded",
+                          ACCOUNT_SNIPPET_REWRITTEN ", but nginx was not reloaded",
                           snippets, NGINX_CHALLENGE_SNIPPET);
     run->reload_needed = r != NACME_OK;
     return r;

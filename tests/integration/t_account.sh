@@ -295,7 +295,7 @@ status_ "account show settles it, then the account lookup fails: exit 1" 1 \
 t_check "one error line with the CA's problem and the reload nginx needs" \
     '[ "$(printf "%s\n" "$O" | grep -c "^nacme: ")" = 1 ] &&
      printf "%s\n" "$O" | grep "^nacme: " | grep "serverInternal: account lookup broken" |
-         grep -qF "an interrupted account key rollover was completed first and $LAB_DIR/snip/nacme-acme-challenge.conf holds the new key'"'"'s thumbprint: reload nginx"'
+         grep -qF "(an interrupted account key rollover was completed and $LAB_DIR/snip/nacme-acme-challenge.conf now holds the new key'"'"'s thumbprint: reload nginx)"'
 t_check "the snippet has the new key's thumbprint" \
     'grep -qF -- "$(thumbprint_of "$PKEY")" "$LAB_DIR/snip/nacme-acme-challenge.conf" && [ ! -e "$PACC/account.key.new" ]'
 proxy_up pass
